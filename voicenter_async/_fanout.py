@@ -1,0 +1,193 @@
+"""Fetching many department codes concurrently and collecting every outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+import attrs
+
+from ._errors import InvalidCodeError, VoicenterError
+from ._models import DepartmentResult, Extension
+from ._secrets import code_fingerprint
+
+__all__ = ["Job", "plan_jobs", "run_jobs", "validate_code"]
+
+logger = logging.getLogger("voicenter_async")
+
+MAX_CODE_LENGTH = 256
+
+Fetch = Callable[[str, str], Awaitable[Sequence[Extension]]]
+
+
+@attrs.define(slots=True)
+class Job:
+    """One distinct code to fetch, with every label the caller gave it."""
+
+    label: str
+    code: str = attrs.field(repr=False)
+    aliases: list[str] = attrs.field(factory=list)
+    error: VoicenterError | None = None
+
+
+def validate_code(code: object, *, label: str | None = None) -> str:
+    """Return the code if it can be sent, or raise `InvalidCodeError`.
+
+    The message names the label and the fault but never the code's
+    characters.
+    """
+    if not isinstance(code, str):
+        msg = (
+            f"department code for {label or 'this call'} must be a string, "
+            f"got {type(code).__name__}"
+        )
+        raise InvalidCodeError(msg, label=label)
+    shown = label or code_fingerprint(code)
+    fault = _code_fault(code)
+    if fault is not None:
+        msg = f"department code for {shown} is invalid: {fault}"
+        raise InvalidCodeError(msg, label=label)
+
+    return code
+
+
+def _code_fault(code: str) -> str | None:
+    if not code:
+        return "it is empty; pass the code Voicenter issued for the department"
+    if len(code) > MAX_CODE_LENGTH:
+        return (
+            f"it is {len(code)} characters long, more than {MAX_CODE_LENGTH}; "
+            "check that only the code was passed"
+        )
+    if any(ch.isspace() or not ch.isprintable() for ch in code):
+        return (
+            "it contains whitespace or control characters; strip the line "
+            "it was read from"
+        )
+
+    return None
+
+
+def plan_jobs(codes: Iterable[str] | Mapping[str, str]) -> list[Job]:
+    """Turn the caller's codes into one job per distinct code, in input order.
+
+    Invalid codes become jobs that already carry their error, so that every
+    input ends as a result or a reported failure.
+    """
+    if isinstance(codes, (str, bytes)):
+        msg = (
+            "codes must be an iterable of codes or a mapping of label to code, "
+            "not a single string; wrap one code in a list"
+        )
+        raise InvalidCodeError(msg)
+    if isinstance(codes, Mapping):
+        pairs: Iterable[tuple[str | None, object]] = (
+            (str(label), code) for label, code in codes.items()
+        )
+    else:
+        pairs = ((None, code) for code in codes)
+
+    jobs: list[Job] = []
+    by_code: dict[str, Job] = {}
+    for index, (given_label, code) in enumerate(pairs):
+        fallback = f"codes[{index}]"
+        try:
+            valid = validate_code(code, label=given_label or fallback)
+        except InvalidCodeError as exc:
+            jobs.append(Job(label=given_label or fallback, code="", error=exc))
+            continue
+        label = given_label or code_fingerprint(valid)
+        existing = by_code.get(valid)
+        if existing is not None:
+            if label != existing.label and label not in existing.aliases:
+                existing.aliases.append(label)
+            continue
+        job = Job(label=label, code=valid)
+        by_code[valid] = job
+        jobs.append(job)
+
+    return jobs
+
+
+async def run_jobs(
+    jobs: Sequence[Job], fetch: Fetch, *, concurrency: int
+) -> list[DepartmentResult]:
+    """Run every job, at most ``concurrency`` at a time.
+
+    A failing job never cancels the others. Cancelling the caller cancels
+    every request still in flight and waits for them to end, so no task is
+    left behind.
+    """
+    results: list[DepartmentResult | None] = [None] * len(jobs)
+    pending = iter([i for i, job in enumerate(jobs) if job.error is None])
+    for index, job in enumerate(jobs):
+        if job.error is not None:
+            results[index] = _result(job, (), job.error, 0.0)
+
+    async def worker() -> None:
+        for index in pending:
+            results[index] = await _run_one(jobs[index], fetch)
+
+    count = min(concurrency, sum(1 for job in jobs if job.error is None))
+    workers = [asyncio.ensure_future(worker()) for _ in range(count)]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+
+    return [_checked(result) for result in results]
+
+
+async def _run_one(job: Job, fetch: Fetch) -> DepartmentResult:
+    started = time.perf_counter()
+    try:
+        extensions = await fetch(job.code, job.label)
+    except VoicenterError as exc:
+        elapsed = time.perf_counter() - started
+        logger.warning(
+            "department %s failed after %.3f s: %s",
+            job.label,
+            elapsed,
+            exc,
+            extra={"voicenter_label": job.label, "voicenter_error": type(exc).__name__},
+        )
+        return _result(job, (), exc, elapsed)
+
+    elapsed = time.perf_counter() - started
+    if not extensions:
+        logger.warning(
+            "department %s returned no extensions; the service answers a wrong "
+            "code this way, so check the code",
+            job.label,
+            extra={"voicenter_label": job.label},
+        )
+
+    return _result(job, tuple(extensions), None, elapsed)
+
+
+def _result(
+    job: Job,
+    extensions: tuple[Extension, ...],
+    error: VoicenterError | None,
+    elapsed: float,
+) -> DepartmentResult:
+    return DepartmentResult(
+        label=job.label,
+        extensions=extensions,
+        error=error,
+        elapsed=elapsed,
+        aliases=tuple(job.aliases),
+    )
+
+
+def _checked(result: DepartmentResult | None) -> DepartmentResult:
+    if result is None:
+        msg = "every job ends with a result"
+        raise AssertionError(msg)
+
+    return result

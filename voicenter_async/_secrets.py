@@ -1,0 +1,99 @@
+"""Keeping department codes out of reprs, messages and log records."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+__all__ = [
+    "MASK",
+    "code_fingerprint",
+    "install_httpx_log_filter",
+    "mask_text",
+    "scrub_exception_chain",
+]
+
+MASK = "***"
+
+# Matches the value of a ``code`` query parameter in any URL text.
+_CODE_QUERY = re.compile(r"(?i)([?&]code=)[^&#\s\"']*")
+
+
+def code_fingerprint(code: str) -> str:
+    """Return a short, stable label for a code that does not reveal it.
+
+    The label is ``dept-`` followed by the first 8 hex digits of the code's
+    SHA-256, so the same code always gets the same label and logs from
+    different runs can be matched up.
+    """
+    digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+    return f"dept-{digest[:8]}"
+
+
+def mask_text(text: str, *codes: str) -> str:
+    """Replace every known code, and any ``code=`` query value, with a mask."""
+    for code in codes:
+        if code:
+            text = text.replace(code, MASK)
+
+    return _CODE_QUERY.sub(lambda m: m.group(1) + MASK, text)
+
+
+def scrub_exception_chain(exc: BaseException, code: str) -> None:
+    """Mask a code in the messages of an exception and of its causes.
+
+    httpx and the transports below it may put the request URL, which holds the
+    code when the request is a GET, into their messages. The exceptions are
+    kept as ``__cause__`` for debugging, so their text is cleaned in place.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(
+            mask_text(arg, code) if isinstance(arg, str) else arg
+            for arg in current.args
+        )
+        notes = getattr(current, "__notes__", None)
+        if isinstance(notes, list):
+            notes[:] = [mask_text(str(note), code) for note in notes]
+        current = current.__cause__ or current.__context__
+
+
+class _MaskCodeFilter(logging.Filter):
+    """Mask ``code=`` query values in records that name a request URL.
+
+    httpx logs every request at INFO with its full URL, so a GET request
+    would otherwise write the department code into the application's logs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_mask_arg(arg) for arg in record.args)
+        if isinstance(record.msg, str) and "code=" in record.msg.lower():
+            record.msg = mask_text(record.msg)
+
+        return True
+
+
+def _mask_arg(arg: object) -> object:
+    if isinstance(arg, (int, float)):
+        return arg
+    text = str(arg)
+    if "code=" not in text.lower():
+        return arg
+
+    return mask_text(text)
+
+
+_FILTER = _MaskCodeFilter()
+
+
+def install_httpx_log_filter() -> None:
+    """Attach the masking filter to the loggers that print request URLs."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
