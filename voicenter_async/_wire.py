@@ -35,27 +35,28 @@ WIRE_NAMES = {
 
 
 class _FieldError(ValueError):
-    """A wire value that cannot become the field's type."""
+    """A wire value that cannot become the field's type.
+
+    The message says only what was expected. The caller adds the value,
+    masked, because only the caller knows the code to mask.
+    """
 
 
 def _structure_id(value: object, _: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool):
-        msg = f"expected an integer, got {value!r}"
-        raise _FieldError(msg)
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
-    msg = f"expected an integer or a string of digits, got {_short_repr(value)}"
+    msg = "expected an integer or a string of digits"
     raise _FieldError(msg)
 
 
 def _structure_text(value: object, _: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    msg = f"expected a string, got {_short_repr(value)}"
+    msg = "expected a string"
     raise _FieldError(msg)
 
 
@@ -64,21 +65,22 @@ def _structure_text_or_number(value: object, _: object) -> str | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    msg = f"expected a string or an integer, got {_short_repr(value)}"
+    msg = "expected a string or an integer"
     raise _FieldError(msg)
 
 
 def _structure_sip(value: object, _: object) -> str:
     sip = _structure_text_or_number(value, _)
     if not sip:
-        msg = f"expected a non-empty SIP, got {_short_repr(value)}"
+        msg = "expected a non-empty SIP"
         raise _FieldError(msg)
 
     return sip
 
 
-def _short_repr(value: object) -> str:
-    text = repr(value)
+def _show(value: object, code: str) -> str:
+    """Return a short repr of a wire value for a message, with the code masked."""
+    text = mask_text(repr(value), code)
     if len(text) > 40:
         text = text[:37] + "..."
 
@@ -184,7 +186,7 @@ def _check_err(
     if err is None:
         msg = (
             f"GetExtensions response for {label} has an invalid ERR: "
-            f"expected 0 or another integer, got {_short_repr(raw)}"
+            f"expected 0 or another integer, got {_show(raw, code)}"
         )
         raise ResponseFormatError(
             msg, label=label, path="ERR", excerpt=excerpt(body, code)
@@ -193,7 +195,7 @@ def _check_err(
         return
 
     desc = document.get("DESC")
-    desc = desc if isinstance(desc, str) else None
+    desc = mask_text(desc, code) if isinstance(desc, str) else None
     if err == 1:
         msg = (
             f"Voicenter rejected the code of {label} as invalid (ERR 1, "
@@ -225,9 +227,12 @@ def _structure_record(
         return _structure_extension(record, Extension)  # type: ignore[no-any-return]
     except cattrs.ClassValidationError as exc:
         field, reason = _first_field_error(exc)
-        field_path = f"{path}.{WIRE_NAMES.get(field, field)}"
+        wire_name = WIRE_NAMES.get(field, field)
+        field_path = f"{path}.{wire_name}"
+        shown = _show(record.get(wire_name), code)
         msg = (
-            f"GetExtensions response for {label} has an invalid {field_path}: {reason}"
+            f"GetExtensions response for {label} has an invalid {field_path}: "
+            f"{reason}, got {shown}"
         )
         raise ResponseFormatError(
             msg, label=label, path=field_path, excerpt=excerpt(body, code)

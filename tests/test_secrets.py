@@ -1,0 +1,177 @@
+"""A department code never shows in a repr, a message or a log record."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import httpx
+import pytest
+import respx
+
+from voicenter_async import VoicenterError, VoicenterSession, code_fingerprint
+from voicenter_async._secrets import mask_text, scrub_exception_chain
+
+BASE = "http://voicenter.test"
+PATH = "/Comet/api/GetExtensions"
+SENTINEL = "ZZsentinelCODE42"
+
+OK = {"ERR": 0, "DESC": "OK", "EXTENSIONS": [{"SIP": "1", "Name": "x"}]}
+
+# Every way a request can end, each echoing the code back where it can.
+OUTCOMES = {
+    "ok": httpx.Response(200, json=OK),
+    "empty": httpx.Response(200, json={"ERR": 0, "DESC": "OK", "EXTENSIONS": []}),
+    "err1": httpx.Response(200, json={"ERR": 1, "DESC": f"bad {SENTINEL}"}),
+    "err2": httpx.Response(200, json={"ERR": 2, "DESC": "Internal error."}),
+    "403": httpx.Response(403, text=f"denied for code={SENTINEL}"),
+    "429": httpx.Response(429, headers={"Retry-After": "1"}, text=SENTINEL),
+    "500": httpx.Response(500, text=f"<pre>{SENTINEL}</pre>"),
+    "404": httpx.Response(404, text=SENTINEL),
+    "html": httpx.Response(200, html=f"<html>{SENTINEL}</html>"),
+    "bad-field": httpx.Response(
+        200, json={"ERR": 0, "EXTENSIONS": [{"SIP": "1", "AccountID": SENTINEL}]}
+    ),
+    "connect": httpx.ConnectError(f"cannot reach {BASE}{PATH}?code={SENTINEL}"),
+    "read-timeout": httpx.ReadTimeout(f"timed out: code={SENTINEL}"),
+    "protocol": httpx.RemoteProtocolError(f"Server disconnected ({SENTINEL})"),
+}
+
+
+def exception_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)) + "".join(
+        traceback.format_exception(exc)
+    )
+
+
+def collect_log_text(caplog: pytest.LogCaptureFixture) -> str:
+    parts = []
+    for record in caplog.records:
+        parts.append(record.getMessage())
+        parts.append(repr(record.__dict__))
+
+    return "\n".join(parts)
+
+
+@pytest.fixture(autouse=True)
+def _all_loggers_at_debug(caplog):
+    caplog.set_level(logging.DEBUG)
+    for name in ("voicenter_async", "httpx", "httpcore", ""):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+async def test_sentinel_nowhere(method, outcome, caplog):
+    """Success and every failure, in both methods, never show the code."""
+    with respx.mock(base_url=BASE, using="httpx") as api:
+        route = api.route(method=method, path=PATH)
+        effect = OUTCOMES[outcome]
+        if isinstance(effect, Exception):
+            route.mock(side_effect=effect)
+        else:
+            route.mock(return_value=effect)
+
+        async with VoicenterSession(base_url=BASE, method=method) as session:
+            seen = [repr(session)]
+            try:
+                seen.append(repr(await session.get_extensions(SENTINEL)))
+            except VoicenterError as exc:
+                seen.append(exception_text(exc))
+            roster = await session.fetch_departments([SENTINEL])
+            seen.append(repr(roster))
+            seen.append(str(roster))
+            for department in roster.departments:
+                seen.append(repr(department))
+                if department.error is not None:
+                    seen.append(exception_text(department.error))
+
+    text = "\n".join(seen) + collect_log_text(caplog)
+    assert SENTINEL not in text
+    assert caplog.records
+
+
+async def test_mapping_labels_kept(caplog):
+    """A label given by the caller is used, and the code still never shows."""
+    with respx.mock(base_url=BASE, using="httpx") as api:
+        api.post(PATH).mock(return_value=httpx.Response(500, text=SENTINEL))
+        async with VoicenterSession(base_url=BASE) as session:
+            roster = await session.fetch_departments({"billing": SENTINEL})
+
+    assert "billing" == roster.departments[0].label
+    assert SENTINEL not in repr(roster) + collect_log_text(caplog)
+
+
+def test_httpx_info_line_masked(caplog):
+    """httpx's request line is masked when the URL carries a code."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    install_httpx_log_filter()
+    url = httpx.URL(f"{BASE}{PATH}?code={SENTINEL}&showAll=0")
+
+    logging.getLogger("httpx").info("HTTP Request: %s %s", "GET", url)
+
+    message = caplog.records[-1].getMessage()
+    assert SENTINEL not in message
+    assert "code=***&showAll=0" in message
+
+
+def test_filter_leaves_numbers_and_plain_text(caplog):
+    """Records without a code pass through unchanged."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    install_httpx_log_filter()
+    logging.getLogger("httpx").info("plain %s %d", "text", 5)
+
+    assert "plain text 5" == caplog.records[-1].getMessage()
+
+
+def test_filter_masks_message_itself(caplog):
+    """A code in the message text itself is masked too."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    install_httpx_log_filter()
+    logging.getLogger("httpx").info(f"GET /x?code={SENTINEL}")
+
+    assert SENTINEL not in caplog.records[-1].getMessage()
+
+
+class TestHelpers:
+    def test_fingerprint_stable_and_short(self):
+        """A fingerprint is stable, short and free of the code."""
+        label = code_fingerprint(SENTINEL)
+
+        assert label == code_fingerprint(SENTINEL)
+        assert label != code_fingerprint(SENTINEL + "x")
+        assert 13 == len(label)
+        assert SENTINEL not in label
+
+    def test_mask_text(self):
+        """Known codes and code= query values are masked."""
+        text = f"a {SENTINEL} b ?code=other&x=1 &CODE=third"
+
+        assert "a *** b ?code=***&x=1 &CODE=***" == mask_text(text, SENTINEL)
+
+    def test_scrub_chain(self):
+        """Causes and notes down the chain are scrubbed."""
+        inner = ValueError(f"inner {SENTINEL}")
+        outer = RuntimeError(f"outer {SENTINEL}")
+        outer.__cause__ = inner
+        outer.add_note(f"note {SENTINEL}")
+
+        scrub_exception_chain(outer, SENTINEL)
+
+        assert "outer ***" == str(outer)
+        assert "inner ***" == str(inner)
+        assert ["note ***"] == outer.__notes__
+
+    def test_scrub_handles_cycles(self):
+        """A cyclic chain is walked once."""
+        first = ValueError(SENTINEL)
+        second = ValueError(SENTINEL)
+        first.__context__ = second
+        second.__context__ = first
+
+        scrub_exception_chain(first, SENTINEL)
+
+        assert "***" == str(second)

@@ -1,0 +1,294 @@
+"""Decoding GetExtensions bodies into records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pytest
+
+from voicenter_async import (
+    APIError,
+    Extension,
+    ResponseFormatError,
+    UnauthorizedError,
+)
+from voicenter_async._wire import EXCERPT_LENGTH, WIRE_NAMES, parse_body
+
+CODE = "Q7rT9wXv2LmN4pK8"
+WIRE_TO_ATTRIBUTE = {wire: attribute for attribute, wire in WIRE_NAMES.items()}
+
+FULL_RECORD = {
+    "SIP": "1001",
+    "Name": "דנה כהן",
+    "SpeedDial": "101",
+    "AccountID": 4521,
+    "AccountName": "מכירות",
+    "UserName": "Dana Cohen",
+    "UserEmail": "dana@example.com",
+}
+
+
+def body(
+    extensions: Any = None, *, err: Any = 0, desc: Any = "OK", **extra: Any
+) -> bytes:
+    document: dict[str, Any] = {"ERR": err, "DESC": desc, **extra}
+    if extensions is not None:
+        document["EXTENSIONS"] = extensions
+
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def parse(raw: bytes) -> list[Extension]:
+    return parse_body(raw, label="sales", code=CODE)
+
+
+class TestSuccess:
+    def test_full_record(self):
+        """Every wire field maps to its snake_case attribute."""
+        [extension] = parse(body([FULL_RECORD]))
+
+        assert (
+            Extension(
+                sip="1001",
+                name="דנה כהן",
+                speed_dial="101",
+                account_id=4521,
+                account_name="מכירות",
+                user_name="Dana Cohen",
+                user_email="dana@example.com",
+            )
+            == extension
+        )
+
+    def test_order_kept(self):
+        """Records come back in the order the service listed them."""
+        records = [{"SIP": str(n)} for n in (3, 1, 2)]
+
+        assert ["3", "1", "2"] == [e.sip for e in parse(body(records))]
+
+    @pytest.mark.parametrize("err", [0, "0", " 0 "])
+    def test_err_zero_forms(self, err):
+        """ERR may arrive as a number or a string."""
+        assert 1 == len(parse(body([FULL_RECORD], err=err)))
+
+    @pytest.mark.parametrize(("raw", "expected"), [(4521, 4521), ("4521", 4521)])
+    def test_account_id_forms(self, raw, expected):
+        """AccountID may arrive as an int or a digit string."""
+        [extension] = parse(body([{**FULL_RECORD, "AccountID": raw}]))
+
+        assert expected == extension.account_id
+
+    @pytest.mark.parametrize(("raw", "expected"), [("101", "101"), (101, "101")])
+    def test_speed_dial_forms(self, raw, expected):
+        """SpeedDial may arrive as a string or an int and is kept as text."""
+        [extension] = parse(body([{**FULL_RECORD, "SpeedDial": raw}]))
+
+        assert expected == extension.speed_dial
+
+    def test_numeric_sip_becomes_text(self):
+        """A numeric SIP is kept as text, like the documented string."""
+        [extension] = parse(body([{"SIP": 1001}]))
+
+        assert "1001" == extension.sip
+
+    @pytest.mark.parametrize(
+        "field",
+        ["Name", "SpeedDial", "AccountID", "AccountName", "UserName", "UserEmail"],
+    )
+    def test_null_optional_is_none(self, field):
+        """A null optional field becomes None, never the text 'None'."""
+        [extension] = parse(body([{**FULL_RECORD, field: None}]))
+
+        values = attrs.asdict(extension)
+        assert "None" not in values.values()
+        assert values[WIRE_TO_ATTRIBUTE[field]] is None
+
+    def test_missing_optionals_are_none(self):
+        """A record with only a SIP has None for every other field."""
+        [extension] = parse(body([{"SIP": "7"}]))
+
+        assert Extension(sip="7") == extension
+
+    def test_unknown_keys_ignored(self):
+        """Keys the library does not know are skipped."""
+        record = {**FULL_RECORD, "Department": "x", "Extra": [1, 2]}
+
+        assert 1 == len(parse(body([record], TOP_LEVEL="y")))
+
+    @pytest.mark.parametrize("extensions", [None, []])
+    def test_missing_or_null_list_is_empty(self, extensions):
+        """EXTENSIONS missing or null is an empty list."""
+        raw = body(extensions)
+        if extensions is None:
+            raw = body(EXTENSIONS=None)
+
+        assert [] == parse(raw)
+
+    def test_extensions_key_absent(self):
+        """A body without EXTENSIONS is an empty list."""
+        assert [] == parse(b'{"ERR":0,"DESC":"OK"}')
+
+    def test_utf8_bom_free_hebrew(self):
+        """Hebrew text arrives intact."""
+        [extension] = parse(body([{"SIP": "1", "Name": "שלום עולם"}]))
+
+        assert "שלום עולם" == extension.name
+
+
+class TestApiErrors:
+    def test_err_one_is_unauthorized(self):
+        """ERR 1 raises UnauthorizedError with ERR and DESC."""
+        with pytest.raises(UnauthorizedError) as info:
+            parse(body([], err=1, desc="Unauthorized"))
+
+        assert 1 == info.value.err
+        assert "Unauthorized" == info.value.desc
+        assert "sales" == info.value.label
+
+    @pytest.mark.parametrize("err", [2, "7", -1])
+    def test_other_err_is_api_error(self, err):
+        """Any other non-zero ERR raises APIError with the raw values."""
+        with pytest.raises(APIError) as info:
+            parse(body([], err=err, desc="Internal error."))
+
+        assert not isinstance(info.value, UnauthorizedError)
+        assert int(err) == info.value.err
+        assert "Internal error." == info.value.desc
+
+    def test_non_text_desc_dropped(self):
+        """A DESC that is not text is reported as None."""
+        with pytest.raises(APIError) as info:
+            parse(body([], err=3, desc=5))
+
+        assert info.value.desc is None
+
+
+class TestBadBodies:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b"",
+            b"<html><body>Service Unavailable</body></html>",
+            b'{"ERR":0,"DESC":"OK","EXTENSIONS":[{"SIP":"1"',
+            b"\xff\xfe\x00",
+        ],
+        ids=["empty", "html", "truncated", "binary"],
+    )
+    def test_not_json(self, raw):
+        """A body that is not JSON raises ResponseFormatError."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(raw)
+
+        assert info.value.path is None
+        assert "not valid JSON" in str(info.value)
+        assert info.value.__cause__ is None
+
+    @pytest.mark.parametrize("raw", [b"[]", b'"OK"', b"0", b"null"])
+    def test_not_an_object(self, raw):
+        """A JSON value that is not an object raises ResponseFormatError."""
+        with pytest.raises(ResponseFormatError, match="not a JSON object"):
+            parse(raw)
+
+    @pytest.mark.parametrize("err", [None, "x", 1.5, True, [], "١"])
+    def test_invalid_err(self, err):
+        """An ERR that is not an integer raises with path ERR."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(body([], err=err))
+
+        assert "ERR" == info.value.path
+
+    def test_err_missing(self):
+        """A body without ERR raises with path ERR."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(b'{"DESC":"OK","EXTENSIONS":[]}')
+
+        assert "ERR" == info.value.path
+
+    @pytest.mark.parametrize("extensions", [{}, "x", 3])
+    def test_extensions_not_a_list(self, extensions):
+        """EXTENSIONS that is not a list raises with its path."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(body(extensions))
+
+        assert "EXTENSIONS" == info.value.path
+
+    def test_record_not_an_object(self):
+        """A record that is not an object names its index."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(body([FULL_RECORD, "1002"]))
+
+        assert "EXTENSIONS[1]" == info.value.path
+
+    @pytest.mark.parametrize("sip", [None, "", "MISSING"])
+    def test_record_without_sip(self, sip):
+        """A record without a SIP is an error, not skipped."""
+        record = {k: v for k, v in FULL_RECORD.items() if k != "SIP"}
+        if sip != "MISSING":
+            record["SIP"] = sip
+
+        with pytest.raises(ResponseFormatError) as info:
+            parse(body([FULL_RECORD, FULL_RECORD, FULL_RECORD, record]))
+
+        assert "EXTENSIONS[3].SIP" == info.value.path
+
+    @pytest.mark.parametrize("account_id", [12.7, 12.0, True, "12a", "", [], "١٢"])
+    def test_bad_account_id(self, account_id):
+        """A float, bool or non-digit AccountID is an error, not truncated."""
+        records = [FULL_RECORD] * 3 + [{**FULL_RECORD, "AccountID": account_id}]
+
+        with pytest.raises(ResponseFormatError) as info:
+            parse(body(records))
+
+        assert "EXTENSIONS[3].AccountID" == info.value.path
+        assert "EXTENSIONS[3].AccountID" in str(info.value)
+        assert f"got {account_id!r}" in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("Name", 5),
+            ("UserEmail", ["a@b"]),
+            ("AccountName", {"he": "x"}),
+            ("SpeedDial", 1.5),
+            ("SpeedDial", False),
+            ("SIP", 1.5),
+            ("UserName", True),
+        ],
+    )
+    def test_bad_field_types(self, field, value):
+        """A field of the wrong type is reported with its path."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(body([{**FULL_RECORD, field: value}]))
+
+        assert f"EXTENSIONS[0].{field}" == info.value.path
+        assert info.value.__cause__ is None
+
+    def test_excerpt_is_short_and_masked(self):
+        """The excerpt is at most about 100 characters, with the code masked."""
+        raw = (f"<html>bad code {CODE} " + "x" * 500).encode()
+
+        with pytest.raises(ResponseFormatError) as info:
+            parse(raw)
+
+        assert CODE not in info.value.excerpt
+        assert CODE not in str(info.value)
+        assert len(info.value.excerpt) <= EXCERPT_LENGTH + 3
+        assert info.value.excerpt.startswith("<html>bad code ***")
+
+    def test_value_with_code_masked(self):
+        """A bad value that holds the code is masked before it is shortened."""
+        long_code = "K" * 60
+        record = {**FULL_RECORD, "AccountID": f"id {long_code}"}
+
+        with pytest.raises(ResponseFormatError) as info:
+            parse_body(body([record]), label="x", code=long_code)
+
+        assert "KKKK" not in str(info.value)
+        assert "got 'id ***'" in str(info.value)
+
+    def test_empty_excerpt_is_named(self):
+        """An empty body is shown as <empty> in the message."""
+        with pytest.raises(ResponseFormatError, match="<empty>"):
+            parse(b"")
