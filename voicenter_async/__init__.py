@@ -24,6 +24,7 @@ from ._errors import (
 from ._models import DepartmentResult, Extension, Roster, SipConflict
 from ._secrets import code_fingerprint
 from ._session import DEFAULT_BASE_URL, VoicenterSession, VoicenterWarning
+from ._stats import ResponseEvent, RetryEvent, SessionStats
 from ._version import __version__
 
 __all__ = [
@@ -38,10 +39,13 @@ __all__ = [
     "PoolTimeoutError",
     "RateLimitedError",
     "RequestTimeoutError",
+    "ResponseEvent",
     "ResponseFormatError",
+    "RetryEvent",
     "Roster",
     "ServerError",
     "SessionStateError",
+    "SessionStats",
     "SipConflict",
     "TransportError",
     "UnauthorizedError",

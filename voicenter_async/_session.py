@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
 import httpx
 
-from ._errors import DepartmentsFailedError, SessionStateError
+from ._errors import DepartmentsFailedError, SessionStateError, VoicenterError
 from ._fanout import plan_jobs, run_jobs, validate_code
-from ._http import Method, build_request, check_status, translate_httpx_error
+from ._flight import ResultCache, code_digest
+from ._http import Method
 from ._models import Extension, Roster
+from ._pipeline import Pipeline
+from ._ratelimit import RateLimiter
+from ._resilience import FanoutGuard, RetryPolicy, check_seconds
 from ._secrets import code_fingerprint, install_httpx_log_filter
+from ._stats import ResponseHook, RetryHook, SessionStats
 from ._version import __version__
-from ._wire import parse_body
 
 __all__ = ["DEFAULT_BASE_URL", "VoicenterSession", "VoicenterWarning"]
 
@@ -29,6 +32,8 @@ DEFAULT_BASE_URL = "https://monitor.voicenter.co.il"
 DEFAULT_MAX_CONNECTIONS = 20
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE_EXPIRY = 30.0
+DEFAULT_REQUEST_DEADLINE = 60.0
+DEFAULT_EMPTY_CACHE_TTL = 5.0
 
 USER_AGENT = f"voicenter-async/{__version__}"
 
@@ -64,6 +69,32 @@ class VoicenterSession:
             does not close it.
         transport: An httpx transport for the session's own client, for
             example `httpx.MockTransport` in tests.
+        max_retries: Retries of a transient failure after the first attempt:
+            connection errors, connect and read timeouts, a pooled
+            connection the server had closed, and HTTP 429, 502, 503 and
+            504. 0 turns retrying off. GetExtensions only reads, so resending
+            a request, POST included, is safe.
+        backoff_initial: Upper bound in seconds of the random wait before
+            the first retry. Each further retry doubles the bound.
+        backoff_max: Upper bound in seconds of any wait between attempts.
+        max_retry_after: The longest ``Retry-After`` in seconds that the
+            session waits for. A longer one is raised as the error, with the
+            requested delay on `RateLimitedError.retry_after`.
+        request_deadline: Seconds one call may take in total, every attempt,
+            backoff and rate-limit wait included, even when the server sends
+            its body slowly. None for no limit.
+        max_requests_per_second: Requests the whole session may start per
+            second, retries included, shared by every call and fan-out.
+            None (the default) for no limit.
+        cache_ttl: Seconds a successful result is cached per code, ``showAll``
+            and method. None (the default) turns caching off.
+        empty_cache_ttl: Seconds an empty result is cached, at most
+            ``cache_ttl``, since an empty list often means a wrong code that
+            is about to be fixed.
+        on_retry: Called with a `RetryEvent` before each retried attempt.
+            May be a plain function or a coroutine function.
+        on_response: Called with a `ResponseEvent` after each HTTP response.
+            May be a plain function or a coroutine function.
 
     Raises:
         ValueError: A setting is out of range.
@@ -82,6 +113,16 @@ class VoicenterSession:
         http2: bool = False,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_retries: int = 2,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        max_retry_after: float = 60.0,
+        request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
+        max_requests_per_second: float | None = None,
+        cache_ttl: float | None = None,
+        empty_cache_ttl: float = DEFAULT_EMPTY_CACHE_TTL,
+        on_retry: RetryHook | None = None,
+        on_response: ResponseHook | None = None,
     ) -> None:
         self._method = _check_method(method)
         self._base_url = httpx.URL(str(base_url))
@@ -94,23 +135,50 @@ class VoicenterSession:
         self._headers.update(headers or {})
         self._state = "open"
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._pool_released = False
         install_httpx_log_filter()
+
+        policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+        )
+        if request_deadline is not None:
+            request_deadline = check_seconds("request_deadline", request_deadline)
+        limiter = (
+            None
+            if max_requests_per_second is None
+            else RateLimiter(max_requests_per_second)
+        )
+        cache = _make_cache(cache_ttl, empty_cache_ttl)
 
         if http_client is not None:
             self._client = http_client
             self._owns_client = False
             self._pool_size: int | None = None
-            return
-
-        self._owns_client = True
-        self._pool_size = max_connections
-        self._client = _make_client(
-            base_url=self._base_url,
-            max_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
-            timeout=timeout,
-            http2=http2,
-            transport=transport,
+        else:
+            self._owns_client = True
+            self._pool_size = max_connections
+            self._client = _make_client(
+                base_url=self._base_url,
+                max_connections=max_connections,
+                keepalive_expiry=keepalive_expiry,
+                timeout=timeout,
+                http2=http2,
+                transport=transport,
+            )
+        self._pipeline = Pipeline(
+            client=self._client,
+            method=self._method,
+            headers=self._headers,
+            policy=policy,
+            request_deadline=request_deadline,
+            limiter=limiter,
+            cache=cache,
+            on_retry=on_retry,
+            on_response=on_response,
         )
 
     def __repr__(self) -> str:
@@ -128,6 +196,28 @@ class VoicenterSession:
     def http_client(self) -> httpx.AsyncClient:
         """The `httpx.AsyncClient` that sends the session's requests."""
         return self._client
+
+    @property
+    def stats(self) -> SessionStats:
+        """A snapshot of the session's counters: requests, retries, cache."""
+        return self._pipeline.stats.snapshot()
+
+    def invalidate(self, code: str | None = None) -> int:
+        """Drop cached results, of one code or of every code.
+
+        Args:
+            code: The code whose results to drop, for every ``showAll`` and
+                method; None drops the whole cache.
+
+        Returns:
+            How many cached results were dropped; 0 when caching is off.
+        """
+        cache = self._pipeline.cache
+        if cache is None:
+            return 0
+        digest = None if code is None else code_digest(validate_code(code))
+
+        return cache.invalidate(digest)
 
     async def __aenter__(self) -> VoicenterSession:
         if self._state == "closed":
@@ -154,26 +244,45 @@ class VoicenterSession:
     async def aclose(self) -> None:
         """Close the session and its connection pool.
 
-        A client passed as ``http_client`` is left open. Calling this more
-        than once is harmless.
+        Requests still in flight are cancelled first, and the calls waiting
+        for them raise `SessionStateError`. In a running `fetch_departments`,
+        every department not yet finished ends as a `SessionStateError`
+        failure. A client passed as ``http_client`` is left open. Calling
+        this more than once is harmless.
         """
         if self._state == "closed":
             return
         self._state = "closed"
-        if self._owns_client:
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            self._abandon_pool()
+            return
+        await self._stop_keeper()
+        await self._pipeline.aclose()
+        if self._owns_client and not self._pool_released:
             await self._client.aclose()
         logger.debug("VoicenterSession closed")
 
     async def get_extensions(
-        self, code: str, *, show_all: bool | None = None
+        self,
+        code: str,
+        *,
+        show_all: bool | None = None,
+        max_retries: int | None = None,
     ) -> list[Extension]:
         """Fetch the extensions one department code can see.
+
+        Transient failures are retried (see the session's ``max_retries``),
+        which is safe because GetExtensions only reads. Identical calls in
+        flight at the same time share one HTTP exchange, and its result or
+        error.
 
         Args:
             code: The department's secret code.
             show_all: True for the whole organization, False for the code's
                 own department only. None leaves ``showAll`` out of the
                 request, which the service reads as the whole organization.
+            max_retries: Retries for this call, in place of the session's
+                setting; 0 turns retrying off.
 
         Returns:
             The extensions in the order the service listed them.
@@ -185,12 +294,19 @@ class VoicenterSession:
             ForbiddenError: This server's IP is not on the allow-list.
             HTTPStatusError: Another HTTP error status.
             TransportError: The network failed or the request timed out.
+            RateLimitedError: HTTP 429 after every retry, or with a
+                ``Retry-After`` longer than ``max_retry_after``.
             ResponseFormatError: The body is not a valid answer.
-            SessionStateError: The session is closed.
+            RequestTimeoutError: The call passed ``request_deadline``.
+            SessionStateError: The session is closed, or was closed while
+                the call ran.
         """
         valid = validate_code(code)
+        retries = _check_retries(max_retries)
 
-        return await self._fetch(valid, code_fingerprint(valid), show_all)
+        return await self._fetch(
+            valid, code_fingerprint(valid), show_all, max_retries=retries
+        )
 
     async def fetch_departments(
         self,
@@ -199,11 +315,17 @@ class VoicenterSession:
         concurrency: int | None = None,
         show_all: bool | None = False,
         raise_on_error: bool = False,
+        max_retries: int | None = None,
+        deadline: float | None = None,
     ) -> Roster:
         """Fetch many departments concurrently and merge their extensions.
 
         Each distinct code is fetched once. A failing code never stops the
-        others: it ends as a `DepartmentResult` with its error.
+        others: it ends as a `DepartmentResult` with its error. The one
+        exception is HTTP 403, which means this server's IP is not allowed
+        and so affects every code: the departments not yet sent then fail at
+        once with a `ForbiddenError` that names the department that got it.
+        Retrying is safe because GetExtensions only reads.
 
         Args:
             codes: Codes, or a mapping of label to code. Without labels,
@@ -215,6 +337,12 @@ class VoicenterSession:
                 each code returns its own department only.
             raise_on_error: Raise `DepartmentsFailedError` when any
                 department failed, instead of returning the roster.
+            max_retries: Retries per request, in place of the session's
+                setting; 0 turns retrying off.
+            deadline: Seconds the whole fan-out may take. When they pass,
+                every department not yet finished ends as a
+                `RequestTimeoutError` failure, the finished ones keep their
+                results, and no backoff waits past it. None for no limit.
 
         Returns:
             The merged `Roster`, one result per distinct code in input order.
@@ -223,14 +351,30 @@ class VoicenterSession:
             DepartmentsFailedError: With ``raise_on_error``, when any
                 department failed. Its ``roster`` holds every result.
             InvalidCodeError: ``codes`` is a single string.
-            SessionStateError: The session is closed.
+            SessionStateError: The session is closed. Departments still
+                unfinished when the session is closed during the call end as
+                `SessionStateError` failures instead.
+            ValueError: ``deadline`` or ``max_retries`` is out of range.
         """
         self._check_usable()
         limit = self._effective_concurrency(concurrency)
+        retries = _check_retries(max_retries)
+        guard = FanoutGuard(_deadline_at(deadline))
         jobs = plan_jobs(codes)
 
         async def fetch(code: str, label: str) -> list[Extension]:
-            return await self._fetch(code, label, show_all)
+            guard.check(label)
+            try:
+                return await self._fetch(
+                    code,
+                    label,
+                    show_all,
+                    max_retries=retries,
+                    deadline=guard.deadline,
+                )
+            except VoicenterError as exc:
+                guard.record(exc)
+                raise
 
         results = await run_jobs(jobs, fetch, concurrency=limit)
         roster = Roster.from_departments(results)
@@ -263,9 +407,16 @@ class VoicenterSession:
             msg = "this VoicenterSession is closed; create a new one"
             raise SessionStateError(msg)
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
+        if self._loop is loop and self._pool_released:
+            msg = (
+                "this VoicenterSession released its connection pool because "
+                "the task that guards it was cancelled, as happens when its "
+                "event loop shuts down; create a new session"
+            )
+            raise SessionStateError(msg)
+        if self._loop is loop:
+            return
+        if self._loop is not None:
             msg = (
                 "this VoicenterSession was first used in another event loop, "
                 "and its pooled connections belong to that loop; create one "
@@ -273,39 +424,61 @@ class VoicenterSession:
                 "that asyncio.run runs)"
             )
             raise SessionStateError(msg)
+        self._loop = loop
+        self._keeper = loop.create_task(
+            self._keep_pool(), name="voicenter_async pool keeper"
+        )
+
+    async def _keep_pool(self) -> None:
+        """Wait until cancelled, then close the pool if the loop is ending.
+
+        ``asyncio.run`` cancels every task before it closes its loop, so this
+        task lets a session that was never closed release its connections
+        in the loop they belong to. Without it, a later `aclose` from
+        another loop would fail with "Event loop is closed", and the sockets
+        would be reported as unclosed transports.
+        """
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            if self._state != "closed":
+                await self._pipeline.aclose()
+                if self._owns_client:
+                    await self._client.aclose()
+                    self._pool_released = True
+
+    async def _stop_keeper(self) -> None:
+        keeper, self._keeper = self._keeper, None
+        if keeper is None or keeper.done():
+            return
+        keeper.cancel()
+        await asyncio.wait({keeper})
+
+    def _abandon_pool(self) -> None:
+        """Close from a loop other than the one that owns the connections."""
+        if self._pool_released or not self._owns_client:
+            logger.debug("VoicenterSession closed")
+            return
+        logger.warning(
+            "VoicenterSession closed from another event loop than the one it "
+            "ran in, so its pooled connections could not be closed; close the "
+            "session in the event loop that used it"
+        )
 
     async def _fetch(
-        self, code: str, label: str, show_all: bool | None
+        self,
+        code: str,
+        label: str,
+        show_all: bool | None,
+        *,
+        max_retries: int | None = None,
+        deadline: float | None = None,
     ) -> list[Extension]:
         self._check_usable()
-        request = build_request(self._client, self._method, code, show_all)
-        request.headers.update(self._headers)
-        started = time.perf_counter()
-        try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as exc:
-            error = translate_httpx_error(
-                exc, label=label, code=code, host=self._base_url.host
-            )
-            raise error from exc
 
-        elapsed = time.perf_counter() - started
-        logger.debug(
-            "GetExtensions %s %s: HTTP %d in %.3f s",
-            label,
-            self._method,
-            response.status_code,
-            elapsed,
-            extra={
-                "voicenter_label": label,
-                "voicenter_method": self._method,
-                "voicenter_status": response.status_code,
-                "voicenter_elapsed": elapsed,
-            },
+        return await self._pipeline.fetch(
+            code, label, show_all, max_retries=max_retries, deadline=deadline
         )
-        check_status(response, label=label, code=code)
-
-        return parse_body(response.content, label=label, code=code)
 
 
 def _make_client(
@@ -337,6 +510,29 @@ def _make_client(
             "'pip install \"voicenter-async[h2]\"'"
         )
         raise ImportError(msg) from None
+
+
+def _make_cache(cache_ttl: float | None, empty_cache_ttl: float) -> ResultCache | None:
+    empty_ttl = check_seconds("empty_cache_ttl", empty_cache_ttl, allow_zero=True)
+    if cache_ttl is None:
+        return None
+
+    return ResultCache(check_seconds("cache_ttl", cache_ttl), empty_ttl)
+
+
+def _check_retries(max_retries: int | None) -> int | None:
+    if max_retries is None:
+        return None
+
+    return RetryPolicy(max_retries=max_retries).max_retries
+
+
+def _deadline_at(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    seconds = check_seconds("deadline", deadline)
+
+    return asyncio.get_running_loop().time() + seconds
 
 
 def _check_method(method: object) -> Method:

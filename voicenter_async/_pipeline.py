@@ -1,0 +1,336 @@
+"""The path of one GetExtensions call: cache, single flight, deadline,
+retries, rate limit, and finally the HTTP exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+import attrs
+import httpx
+import stamina
+
+from ._errors import RequestTimeoutError, SessionStateError, VoicenterError
+from ._flight import FlightCancelledError, ResultCache, SingleFlight, code_digest
+from ._http import (
+    Method,
+    build_request,
+    check_status,
+    parse_retry_after,
+    translate_httpx_error,
+)
+from ._models import Extension
+from ._ratelimit import RateLimiter
+from ._resilience import (
+    RETRY_STATUSES,
+    RetryPolicy,
+    full_jitter_backoff,
+    requested_delay,
+    retry_reason,
+    run_before,
+)
+from ._stats import (
+    ResponseEvent,
+    ResponseHook,
+    RetryEvent,
+    RetryHook,
+    StatsCounter,
+    call_hook,
+    status_class,
+)
+from ._wire import parse_body
+
+__all__ = ["Pipeline"]
+
+logger = logging.getLogger("voicenter_async")
+
+
+@attrs.define(eq=False)
+class _Attempts:
+    """What the retry loop of one exchange knows between attempts.
+
+    Only the label travels here; the code stays in the pipeline's call
+    frames, so no retry hook, log record or stamina instrumentation sees it.
+    """
+
+    label: str
+    policy: RetryPolicy
+    deadline: float | None
+    number: int = 0
+    retry_after: float | None = None
+    status: int | None = None
+    pending: RetryEvent | None = None
+
+
+class Pipeline:
+    """Send GetExtensions requests for a session, with every safeguard.
+
+    Args:
+        client: The client that sends the requests.
+        method: ``"POST"`` or ``"GET"``.
+        headers: Headers added to every request.
+        policy: The retry policy.
+        request_deadline: Seconds one call may take, all attempts and
+            backoffs included, or None for no limit.
+        limiter: The session-wide rate limit, or None.
+        cache: The result cache, or None.
+        on_retry: Called before each retried attempt.
+        on_response: Called after each response.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        method: Method,
+        headers: Mapping[str, str],
+        policy: RetryPolicy,
+        request_deadline: float | None,
+        limiter: RateLimiter | None,
+        cache: ResultCache | None,
+        on_retry: RetryHook | None,
+        on_response: ResponseHook | None,
+    ) -> None:
+        self.client = client
+        self.policy = policy
+        self.cache = cache
+        self.stats = StatsCounter()
+        self._method = method
+        self._headers = dict(headers)
+        self._request_deadline = request_deadline
+        self._limiter = limiter
+        self._on_retry = on_retry
+        self._on_response = on_response
+        self._flights: SingleFlight[list[Extension]] = SingleFlight()
+
+    async def fetch(
+        self,
+        code: str,
+        label: str,
+        show_all: bool | None,
+        *,
+        max_retries: int | None = None,
+        deadline: float | None = None,
+    ) -> list[Extension]:
+        """Fetch one code's extensions.
+
+        Args:
+            code: A validated code.
+            label: The label used in messages, logs and hooks.
+            show_all: ``showAll`` for the request.
+            max_retries: Overrides the policy's retries for this call.
+            deadline: An event-loop time after which the call must have
+                ended, in addition to the request deadline.
+
+        Raises:
+            SessionStateError: The session was closed while the call ran.
+            VoicenterError: The exchange failed; see `VoicenterSession`.
+        """
+        digest = code_digest(code)
+        key = (digest, show_all, self._method)
+        cached = self._cached(digest, key)
+        if cached is not None:
+            return cached
+
+        attempts = _Attempts(
+            label=label,
+            policy=self.policy.with_retries(max_retries),
+            deadline=self._deadline(deadline),
+        )
+        if key in self._flights:
+            self.stats.single_flight_joins += 1
+
+        async def start() -> list[Extension]:
+            extensions = await self._with_retries(code, show_all, attempts)
+            if self.cache is not None:
+                self.cache.put(digest, key, extensions)
+            return extensions
+
+        try:
+            shared = await run_before(
+                self._flights.run(key, start), attempts.deadline, label=label
+            )
+        except FlightCancelledError:
+            msg = (
+                f"GetExtensions request for {label} was cancelled because the "
+                "session was closed while it ran; close the session only after "
+                "its calls have ended"
+            )
+            raise SessionStateError(msg, label=label) from None
+
+        return list(shared)
+
+    async def aclose(self) -> None:
+        """Cancel every exchange in flight and wait until they have ended."""
+        await self._flights.cancel_all()
+
+    def _cached(self, digest: str, key: object) -> list[Extension] | None:
+        if self.cache is None:
+            return None
+        cached = self.cache.get(digest, key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+
+        return cached
+
+    def _deadline(self, deadline: float | None) -> float | None:
+        if self._request_deadline is None:
+            return deadline
+        own = asyncio.get_running_loop().time() + self._request_deadline
+        if deadline is None:
+            return own
+
+        return min(own, deadline)
+
+    async def _with_retries(
+        self, code: str, show_all: bool | None, attempts: _Attempts
+    ) -> list[Extension]:
+        # stamina's retry_context passes no arguments to its instrumentation,
+        # unlike its decorator, so the code cannot reach stamina's log line.
+        retrying = stamina.retry_context(
+            on=lambda exc: self._decide(exc, attempts),
+            attempts=attempts.policy.max_retries + 1,
+            timeout=None,
+        )
+        async for attempt in retrying:
+            await self._announce(attempts)
+            with attempt:
+                attempts.number = attempt.num
+                return await self._exchange(code, show_all, attempts)
+
+        raise AssertionError  # pragma: no cover - stamina re-raises the last error
+
+    def _decide(self, exc: Exception, attempts: _Attempts) -> bool | float:
+        """Return the delay before the next attempt, or False to give up."""
+        if not isinstance(exc, VoicenterError):
+            return False
+        reason = retry_reason(exc)
+        if reason is None or attempts.number > attempts.policy.max_retries:
+            return False
+        delay = self._delay(exc, attempts)
+        if delay is None:
+            return False
+
+        self.stats.retries[reason] += 1
+        attempts.pending = RetryEvent(
+            label=attempts.label,
+            attempt=attempts.number,
+            reason=reason,
+            delay=delay,
+            status=attempts.status,
+        )
+        logger.warning(
+            "GetExtensions for %s failed (%s) on attempt %d of %d; retrying in %.2f s",
+            attempts.label,
+            reason,
+            attempts.number,
+            attempts.policy.max_retries + 1,
+            delay,
+            extra={
+                "voicenter_label": attempts.label,
+                "voicenter_attempt": attempts.number,
+                "voicenter_reason": reason,
+                "voicenter_delay": delay,
+                "voicenter_status": attempts.status,
+            },
+        )
+
+        return delay
+
+    def _delay(self, exc: VoicenterError, attempts: _Attempts) -> float | None:
+        """Return the backoff, or None when waiting it is not allowed."""
+        requested = requested_delay(exc, attempts.retry_after)
+        if requested is None:
+            delay = full_jitter_backoff(attempts.number, attempts.policy)
+        elif requested > attempts.policy.max_retry_after:
+            logger.debug(
+                "not retrying %s: the service asked to wait %.1f s, more than "
+                "max_retry_after %.1f s",
+                attempts.label,
+                requested,
+                attempts.policy.max_retry_after,
+                extra={"voicenter_label": attempts.label},
+            )
+            return None
+        else:
+            delay = requested
+        if attempts.deadline is None:
+            return delay
+        if asyncio.get_running_loop().time() + delay >= attempts.deadline:
+            logger.debug(
+                "not retrying %s: a %.2f s backoff would end past its deadline",
+                attempts.label,
+                delay,
+                extra={"voicenter_label": attempts.label},
+            )
+            return None
+
+        return delay
+
+    async def _announce(self, attempts: _Attempts) -> None:
+        event, attempts.pending = attempts.pending, None
+        if event is not None:
+            await call_hook(self._on_retry, event)
+
+    async def _exchange(
+        self, code: str, show_all: bool | None, attempts: _Attempts
+    ) -> list[Extension]:
+        label = attempts.label
+        attempts.retry_after = None
+        attempts.status = None
+        await self._wait_for_rate_limit(attempts)
+        request = build_request(self.client, self._method, code, show_all)
+        request.headers.update(self._headers)
+        request.extensions["trace"] = self.stats.trace
+        self.stats.requests_sent += 1
+        started = time.perf_counter()
+        try:
+            response = await self.client.send(request)
+        except httpx.HTTPError as exc:
+            host = request.url.host
+            error = translate_httpx_error(exc, label=label, code=code, host=host)
+            raise error from exc
+
+        elapsed = time.perf_counter() - started
+        status = response.status_code
+        attempts.status = status
+        self.stats.responses[status_class(status)] += 1
+        logger.debug(
+            "GetExtensions %s %s: HTTP %d in %.3f s",
+            label,
+            self._method,
+            status,
+            elapsed,
+            extra={
+                "voicenter_label": label,
+                "voicenter_method": self._method,
+                "voicenter_status": status,
+                "voicenter_elapsed": elapsed,
+                "voicenter_attempt": attempts.number,
+            },
+        )
+        await call_hook(
+            self._on_response,
+            ResponseEvent(label, attempts.number, status, elapsed),
+        )
+        if status in RETRY_STATUSES:
+            header = response.headers.get("Retry-After")
+            attempts.retry_after = parse_retry_after(header)
+        check_status(response, label=label, code=code)
+
+        return parse_body(response.content, label=label, code=code)
+
+    async def _wait_for_rate_limit(self, attempts: _Attempts) -> None:
+        if self._limiter is None:
+            return
+        if await self._limiter.acquire(attempts.deadline):
+            return
+        msg = (
+            f"GetExtensions request for {attempts.label} was not sent: under "
+            f"max_requests_per_second={self._limiter.rate:g} its turn comes "
+            "after its deadline; raise the rate or the deadline, or send fewer "
+            "codes"
+        )
+        raise RequestTimeoutError(msg, label=attempts.label)
