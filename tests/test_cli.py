@@ -1,0 +1,747 @@
+"""The command line, end to end against the emulator on 127.0.0.1.
+
+Every run goes through `check_run`, which also asserts that no department
+code of the emulator, nor any other code the test used, appears on stdout
+or stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voicenter_async import DEFAULT_BASE_URL, _cli, code_fingerprint
+from voicenter_async.__main__ import main
+from voicenter_async._cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_PIPE_CLOSED,
+    EXIT_USAGE,
+    _base_url,
+    _sends_in_clear,
+)
+from voicenter_async._output import display_width, fit
+from voicenter_async._progress import Progress
+from voicenter_async.testing import (
+    Directory,
+    Fault,
+    ThreadedEmulator,
+    sample_organization,
+)
+
+SENTINEL = "SENTINELcode4242xyz"
+UNKNOWN = "UnknownCode00000"
+HEBREW_NAME = "דָּנָה כֹּהֵן"
+HEBREW_DEPARTMENT = "מכירות - תל אביב"
+SENTINEL_SIP = "5550001"
+
+
+def build_directory() -> Directory:
+    directory = sample_organization(seed=3, departments=4, extensions_per_department=3)
+    directory.add_department(
+        SENTINEL,
+        account_id=4242,
+        account_name=HEBREW_DEPARTMENT,
+        extensions=[
+            {
+                "SIP": SENTINEL_SIP,
+                "Name": HEBREW_NAME,
+                "SpeedDial": "300",
+                "UserName": HEBREW_NAME,
+                "UserEmail": "dana.cohen@org.example",
+            }
+        ],
+        organization="sentinel-org",
+    )
+    return directory
+
+
+@pytest.fixture(name="emulator", scope="module")
+def _emulator() -> Iterator[ThreadedEmulator]:
+    with ThreadedEmulator(build_directory()) as emulator:
+        yield emulator
+
+
+@pytest.fixture(name="server")
+def _server(emulator: ThreadedEmulator) -> Iterator[ThreadedEmulator]:
+    """The shared emulator with no faults and zeroed counters."""
+    emulator.clear_faults()
+    emulator.reset_stats()
+    yield emulator
+    emulator.clear_faults()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the caller's codes and base URL out of every test."""
+    monkeypatch.delenv("VOICENTER_CODES", raising=False)
+    monkeypatch.delenv("VOICENTER_BASE_URL", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+def all_codes(server: ThreadedEmulator) -> list[str]:
+    return [d.code for d in server.directory] + [UNKNOWN]
+
+
+def codes_file(tmp_path: Path, server: ThreadedEmulator, *extra: str) -> Path:
+    """Write a codes file with every department, labelled by account name."""
+    lines = ["# departments of the test organization", ""]
+    for department in server.directory:
+        if department.code != SENTINEL:
+            lines.append(f"  {department.account_name} = {department.code}  ")
+    lines += ["sentinel=" + SENTINEL, *extra]
+    path = tmp_path / "codes.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def check_run(
+    capsys: pytest.CaptureFixture[str], server: ThreadedEmulator, *argv: str
+) -> tuple[int, str, str]:
+    """Run main in-process; check that no code leaked into its output."""
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    for code in [*all_codes(server), SENTINEL]:
+        assert code not in out
+        assert code not in err
+    return status, out, err
+
+
+def fetch_args(server: ThreadedEmulator, path: Path, *extra: str) -> list[str]:
+    return ["fetch", "--base-url", server.base_url, "--codes-file", str(path), *extra]
+
+
+class TestFormats:
+    def test_json(self, capsys, server, tmp_path):
+        """JSON contains every extension, Hebrew intact, and each department."""
+        path = codes_file(tmp_path, server)
+
+        status, out, _ = check_run(capsys, server, *fetch_args(server, path))
+
+        document = json.loads(out)
+        assert EXIT_OK == status
+        assert 13 == len(document["extensions"])
+        sentinel = next(e for e in document["extensions"] if e["sip"] == SENTINEL_SIP)
+        assert HEBREW_NAME == sentinel["name"]
+        assert HEBREW_DEPARTMENT == sentinel["account_name"]
+        assert 4242 == sentinel["account_id"]
+        assert HEBREW_NAME in out
+        labels = [d["label"] for d in document["departments"]]
+        assert "sentinel" in labels
+        assert {"ok"} == {d["status"] for d in document["departments"]}
+
+    def test_ndjson(self, capsys, server, tmp_path):
+        """NDJSON is one extension object per line, Hebrew unescaped."""
+        path = codes_file(tmp_path, server)
+
+        status, out, _ = check_run(
+            capsys, server, *fetch_args(server, path, "--format", "ndjson")
+        )
+
+        records = [json.loads(line) for line in out.splitlines()]
+        assert EXIT_OK == status
+        assert 13 == len(records)
+        assert HEBREW_NAME in {r["name"] for r in records}
+        assert HEBREW_NAME in out
+
+    def test_csv(self, capsys, server, tmp_path):
+        """CSV has a header row and one row per extension, Hebrew intact."""
+        path = codes_file(tmp_path, server)
+
+        status, out, _ = check_run(
+            capsys, server, *fetch_args(server, path, "--format", "csv")
+        )
+
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert EXIT_OK == status
+        assert 13 == len(rows)
+        sentinel = next(r for r in rows if r["sip"] == SENTINEL_SIP)
+        assert HEBREW_NAME == sentinel["name"]
+        assert "4242" == sentinel["account_id"]
+        assert "sip" == out.split(",", 1)[0]
+
+    def test_table_alignment(self, capsys, server, tmp_path):
+        """Every table column starts at the same display column on each row."""
+        path = codes_file(tmp_path, server)
+
+        status, out, _ = check_run(
+            capsys, server, *fetch_args(server, path, "--format", "table")
+        )
+
+        lines = out.splitlines()
+        assert EXIT_OK == status
+        assert 2 + 13 == len(lines)
+        assert HEBREW_NAME in out
+        ruler = lines[1]
+        starts = [m.start() for m in re.finditer(r"-+", ruler)]
+        for line in lines[2:]:
+            for start in starts[1:]:
+                if display_width(line) <= start:
+                    continue
+                prefix = _prefix_of_width(line, start)
+                assert start == display_width(prefix)
+                assert prefix.endswith("  ")
+
+    def test_json_when_piped(self, capsys, server, tmp_path):
+        """Without --format, output that is not a terminal is JSON."""
+        path = codes_file(tmp_path, server)
+
+        _, out, _ = check_run(capsys, server, *fetch_args(server, path))
+
+        assert isinstance(json.loads(out), dict)
+
+
+def _prefix_of_width(line: str, width: int) -> str:
+    prefix = ""
+    for ch in line:
+        if display_width(prefix) >= width:
+            break
+        prefix += ch
+    return prefix
+
+
+class TestExitStatus:
+    def test_all_ok(self, capsys, server, tmp_path):
+        """Every department fetched: status 0 and a summary with counts."""
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_OK == status
+        assert "departments: 5 (5 ok, 0 empty, 0 failed)" in err
+        assert "extensions:  13" in err
+        assert "elapsed:" in err
+
+    def test_partial_failure(self, capsys, server, tmp_path):
+        """One department gets HTTP 500: status 1, its label and error listed."""
+        server.add_fault(Fault.status(500), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        status, out, err = check_run(capsys, server, *fetch_args(server, path))
+
+        document = json.loads(out)
+        assert EXIT_PARTIAL == status
+        assert "departments: 5 (4 ok, 0 empty, 1 failed)" in err
+        assert re.search(r"failed: +sentinel: .*HTTP 500", err)
+        failed = [d for d in document["departments"] if d["status"] == "failed"]
+        assert ["sentinel"] == [d["label"] for d in failed]
+        assert "ServerError" == failed[0]["error"]["type"]
+        assert 12 == len(document["extensions"])
+
+    def test_total_failure(self, capsys, server, tmp_path):
+        """Every department gets HTTP 403: status 3, each failure listed."""
+        server.add_fault(Fault.status(403))
+        path = codes_file(tmp_path, server)
+
+        status, out, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_FAILED == status
+        assert "departments: 5 (0 ok, 0 empty, 5 failed)" in err
+        assert 5 == err.count("HTTP 403 Forbidden")
+        assert [] == json.loads(out)["extensions"]
+
+    def test_timeout(self, capsys, server, tmp_path):
+        """--timeout applies: a slower response fails that department."""
+        server.add_fault(Fault.latency(1.0), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--timeout", "0.2")
+        )
+
+        assert EXIT_PARTIAL == status
+        assert re.search(r"failed: +sentinel: .*timed out", err)
+
+    def test_empty_department(self, capsys, server, tmp_path):
+        """An unknown code is empty, not failed: status 0 and a hint."""
+        path = codes_file(tmp_path, server, f"typo={UNKNOWN}", f"again={UNKNOWN}")
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_OK == status
+        assert "departments: 6 (5 ok, 1 empty, 0 failed)" in err
+        assert re.search(r"empty: +typo \(also again\) \(", err)
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["fetch", "--concurrency", "0"],
+            ["fetch", "--concurrency", "many"],
+            ["fetch", "--timeout", "-1"],
+            ["fetch", "--timeout", "soon"],
+            ["fetch", "--format", "xml"],
+            ["fetch", "--base-url", "ftp://example.invalid"],
+            ["fetch", "--base-url", "https://"],
+            ["fetch", "--base-url", "http://a:b:c"],
+            ["fetch", "--base-url", "http://example.invalid/?a=1"],
+            ["fetch", "--no-such-option"],
+            ["demo", "--departments", "0"],
+            ["demo", "--departments", "100001"],
+            [],
+        ],
+    )
+    def test_bad_usage(self, capsys, argv):
+        """Invalid options exit with 2 before anything is sent."""
+        status = main(argv)
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "error:" in err
+
+    def test_no_codes(self, capsys):
+        """No codes from any source is a usage error naming the sources."""
+        status = main(["fetch", "--base-url", "http://127.0.0.1:9"])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "no department codes found in stdin" in err
+        assert "VOICENTER_CODES" in err
+
+    def test_stdin_terminal(self, capsys, monkeypatch):
+        """A terminal on stdin is not read: the error says where codes go."""
+        monkeypatch.setattr(sys, "stdin", _Terminal())
+
+        status = main(["fetch"])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "stdin (a terminal)" in err
+
+    def test_invalid_env_base_url(self, capsys, monkeypatch):
+        """An invalid VOICENTER_BASE_URL is a usage error naming the variable."""
+        monkeypatch.setenv("VOICENTER_CODES", SENTINEL)
+        monkeypatch.setenv("VOICENTER_BASE_URL", "ftp://example.invalid")
+
+        status = main(["fetch"])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "VOICENTER_BASE_URL: invalid base URL" in err
+
+    def test_codes_not_utf8(self, capsys, monkeypatch, tmp_path):
+        """Codes that are not UTF-8, in a file or on stdin, are usage errors."""
+        path = tmp_path / "codes.txt"
+        path.write_bytes(b"label=\xff\xfe\n")
+        binary = io.TextIOWrapper(io.BytesIO(b"\xff\n"))
+        monkeypatch.setattr(sys, "stdin", binary)
+
+        file_status = main(["fetch", "--codes-file", str(path)])
+        stdin_status = main(["fetch", "--codes-file", "-"])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == file_status
+        assert EXIT_USAGE == stdin_status
+        assert "codes.txt: it is not valid UTF-8" in err
+        assert "stdin: the input is not valid UTF-8" in err
+
+    def test_missing_codes_file(self, capsys, tmp_path):
+        """An unreadable codes file is a one-line usage error."""
+        status = main(["fetch", "--codes-file", str(tmp_path / "absent.txt")])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert 1 == len(err.splitlines())
+        assert "cannot read codes file" in err
+        assert "Traceback" not in err
+
+    def test_label_reused(self, capsys, server, tmp_path):
+        """One label for two codes is a usage error naming both lines."""
+        path = tmp_path / "codes.txt"
+        path.write_text(f"a={SENTINEL}\na={UNKNOWN}\n", encoding="utf-8")
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_USAGE == status
+        assert "line 1 of codes.txt and line 2 of codes.txt" in err
+
+    def test_help_lists_statuses(self, capsys):
+        """--help documents every exit status."""
+        status = main(["fetch", "--help"])
+
+        out, _ = capsys.readouterr()
+        assert EXIT_OK == status
+        for line in ("0    every", "1    some", "2    invalid", "3    every"):
+            assert line in out
+        assert "default: 10" in out
+
+
+class TestCodeSources:
+    def test_comments_and_labels(self, capsys, server, tmp_path):
+        """Comments and blanks are skipped; labels and bare codes both work."""
+        path = tmp_path / "codes.txt"
+        path.write_text(
+            f"# a comment\n\n   \nsentinel = {SENTINEL}\n  {UNKNOWN}  \n",
+            encoding="utf-8",
+        )
+
+        _, out, _ = check_run(capsys, server, *fetch_args(server, path))
+
+        labels = [d["label"] for d in json.loads(out)["departments"]]
+        assert ["sentinel", code_fingerprint(UNKNOWN)] == labels
+
+    def test_stdin_dash(self, capsys, monkeypatch, server):
+        """--codes-file - reads UTF-8 stdin, Hebrew labels included."""
+        data = f"מכירות={SENTINEL}\n".encode()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+        _, out, _ = check_run(
+            capsys,
+            server,
+            "fetch",
+            "--base-url",
+            server.base_url,
+            "--codes-file",
+            "-",
+        )
+
+        assert ["מכירות"] == [d["label"] for d in json.loads(out)["departments"]]
+
+    def test_stdin_implicit(self, capsys, monkeypatch, server):
+        """Without other sources, codes piped on stdin are read."""
+        monkeypatch.setattr(sys, "stdin", io.StringIO(f"s={SENTINEL}\n"))
+
+        status, out, _ = check_run(
+            capsys, server, "fetch", "--base-url", server.base_url
+        )
+
+        assert EXIT_OK == status
+        assert ["s"] == [d["label"] for d in json.loads(out)["departments"]]
+
+    def test_environment(self, capsys, monkeypatch, server):
+        """VOICENTER_CODES takes commas and newlines, and wins over stdin."""
+        monkeypatch.setenv("VOICENTER_CODES", f" s={SENTINEL} ,\n{UNKNOWN},,")
+        monkeypatch.setenv("VOICENTER_BASE_URL", server.base_url)
+        monkeypatch.setattr(sys, "stdin", io.StringIO("ignored=IgnoredCode123\n"))
+
+        status, out, _ = check_run(capsys, server, "fetch")
+
+        labels = [d["label"] for d in json.loads(out)["departments"]]
+        assert EXIT_OK == status
+        assert ["s", code_fingerprint(UNKNOWN)] == labels
+
+    def test_code_option_warns(self, capsys, server):
+        """--code works, but warns that the code shows in the process list."""
+        status, out, err = check_run(
+            capsys,
+            server,
+            "fetch",
+            "--base-url",
+            server.base_url,
+            "--code",
+            f"s={SENTINEL}",
+        )
+
+        assert EXIT_OK == status
+        assert "warning: --code shows the department code" in err
+        assert SENTINEL_SIP in out
+
+
+class TestNoCodeInOutput:
+    @pytest.mark.parametrize(
+        "fault",
+        [
+            Fault.status(500, body=f"<pre>{SENTINEL}</pre>".encode()),
+            Fault.status(403, body=f"denied code={SENTINEL}".encode()),
+            Fault.json({"ERR": 1, "DESC": f"bad code {SENTINEL}"}),
+            Fault.html(f"<html>{SENTINEL}</html>".encode()),
+            Fault.reset(),
+        ],
+        ids=["500", "403", "err1", "html", "reset"],
+    )
+    def test_failures(self, capsys, server, tmp_path, fault):
+        """A failing department is reported by label, never by code."""
+        server.add_fault(fault, code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--method", "get", "-v")
+        )
+
+        assert EXIT_PARTIAL == status
+        assert "failed:      sentinel:" in err
+
+    def test_unlabelled_failure(self, capsys, server, tmp_path):
+        """An unlabelled failing code is named by its fingerprint."""
+        server.add_fault(Fault.status(500), code=SENTINEL)
+        path = tmp_path / "codes.txt"
+        path.write_text(f"{SENTINEL}\n", encoding="utf-8")
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_FAILED == status
+        assert f"failed:      {code_fingerprint(SENTINEL)}:" in err
+
+    def test_unrecognized_arguments(self, capsys, server):
+        """A code given where no option expects it is masked in the error."""
+        status, _, err = check_run(
+            capsys, server, "fetch", SENTINEL, f"--codes={SENTINEL}"
+        )
+
+        assert EXIT_USAGE == status
+        assert "*** --codes=***" in err
+
+    def test_invalid_code(self, capsys, server, tmp_path):
+        """A code the library rejects fails alone, with its label."""
+        path = codes_file(tmp_path, server, "bad=x" * 60)
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_PARTIAL == status
+        assert re.search(r"failed: +bad: department code for bad is invalid", err)
+
+
+class TestRoster:
+    def test_conflicts_and_aliases(self, capsys, tmp_path):
+        """SIP conflicts and a code given under two labels are summarised."""
+        directory = Directory()
+        for code, name in (("FirstCode111", "אבי"), ("SecondCode22", "Avi")):
+            directory.add_department(
+                code,
+                account_id=1,
+                account_name="a",
+                extensions=[{"SIP": "100", "Name": name}],
+            )
+        path = tmp_path / "codes.txt"
+        path.write_text(
+            "one=FirstCode111\ntwo=SecondCode22\nthree=FirstCode111\n",
+            encoding="utf-8",
+        )
+
+        with ThreadedEmulator(directory) as server:
+            status = main(
+                ["fetch", "--base-url", server.base_url, "--codes-file", str(path)]
+            )
+
+        out, err = capsys.readouterr()
+        document = json.loads(out)
+        assert EXIT_OK == status
+        assert [{"sip": "100", "labels": ["one", "two"]}] == document["conflicts"]
+        assert ["אבי"] == [e["name"] for e in document["extensions"]]
+        assert ["three"] == document["departments"][0]["aliases"]
+        assert "1 SIP returned with different data" in err
+        assert "FirstCode111" not in out + err
+
+    def test_show_all(self, capsys, server, tmp_path):
+        """--show-all returns the whole organization for one code."""
+        department = server.directory.organization("sample-3-0")[0]
+        path = tmp_path / "codes.txt"
+        path.write_text(f"one={department.code}\n", encoding="utf-8")
+
+        _, out, _ = check_run(capsys, server, *fetch_args(server, path, "--show-all"))
+
+        assert 12 == len(json.loads(out)["extensions"])
+        assert [True] == [r.show_all for r in server.stats.requests]
+
+
+class TestStubbedRun:
+    """Paths that need no server: the fetch itself is replaced."""
+
+    @pytest.fixture(name="codes")
+    def _codes(self, monkeypatch):
+        monkeypatch.setenv("VOICENTER_CODES", f"s={SENTINEL}")
+
+    def stub(self, monkeypatch, error):
+        async def run_fetch(*_args, **_kwargs):
+            if error is not None:
+                raise error
+            return EXIT_OK
+
+        monkeypatch.setattr(_cli, "run_fetch", run_fetch)
+
+    def test_plain_http_warns(self, capsys, monkeypatch, codes):
+        """A plain http base URL on another host warns before sending."""
+        self.stub(monkeypatch, None)
+
+        status = main(["fetch", "--base-url", "http://voicenter.test"])
+
+        assert EXIT_OK == status
+        assert "uses plain http" in capsys.readouterr().err
+
+    def test_unexpected_error(self, capsys, monkeypatch, codes):
+        """An unexpected error is one masked line and status 3."""
+        self.stub(monkeypatch, RuntimeError(f"boom at ?code={SENTINEL}"))
+
+        status = main(["fetch", "--base-url", "http://127.0.0.1:9"])
+
+        err = capsys.readouterr().err
+        assert EXIT_FAILED == status
+        assert "error: unexpected RuntimeError: boom at ?code=***" in err
+        assert SENTINEL not in err
+        assert "Traceback" not in err
+
+    def test_interrupted(self, capsys, monkeypatch, codes):
+        """Ctrl-C ends with status 130 and one line."""
+        self.stub(monkeypatch, KeyboardInterrupt())
+
+        status = main(["fetch", "--base-url", "http://127.0.0.1:9"])
+
+        assert EXIT_INTERRUPTED == status
+        assert "error: interrupted" in capsys.readouterr().err
+
+    def test_broken_pipe(self, monkeypatch, codes):
+        """A reader that closes stdout early ends the run with status 141."""
+        self.stub(monkeypatch, BrokenPipeError())
+
+        status = main(["fetch", "--base-url", "http://127.0.0.1:9"])
+
+        assert EXIT_PIPE_CLOSED == status
+
+
+class TestDemo:
+    def test_pooling(self, capsys):
+        """The demo exits 0 and opens fewer connections than it sends requests."""
+        status = main(["demo", "--departments", "55", "--format", "ndjson"])
+
+        out, err = capsys.readouterr()
+        match = re.search(r"pooling: +(\d+) requests over (\d+) TCP connections", err)
+        assert EXIT_OK == status
+        assert 550 == len(out.splitlines())
+        assert "departments: 55 (55 ok, 0 empty, 0 failed)" in err
+        assert match is not None
+        requests, connections = int(match[1]), int(match[2])
+        assert 55 == requests
+        assert connections < requests
+        assert "FAKE" not in out + err
+
+    def test_table(self, capsys):
+        """The demo's default table, with Hebrew departments, exits 0."""
+        status = main(["demo", "--departments", "3", "--format", "table"])
+
+        out, _ = capsys.readouterr()
+        assert EXIT_OK == status
+        assert 2 + 30 == len(out.splitlines())
+
+
+class TestSubprocess:
+    def run(self, server, *argv, env=None, stdin=b""):
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("VOICENTER_")
+        }
+        environment.update(env or {})
+        environment["PYTHONIOENCODING"] = "ascii"
+        return subprocess.run(
+            [sys.executable, "-m", "voicenter_async", *argv],
+            input=stdin,
+            capture_output=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+
+    def test_fetch(self, server):
+        """python -m voicenter_async writes UTF-8 even with an ASCII locale."""
+        codes = f"s={SENTINEL}\n{UNKNOWN}\n"
+
+        result = self.run(
+            server,
+            "fetch",
+            "--format",
+            "csv",
+            env={"VOICENTER_CODES": codes, "VOICENTER_BASE_URL": server.base_url},
+        )
+
+        out = result.stdout.decode("utf-8")
+        err = result.stderr.decode("utf-8")
+        assert EXIT_OK == result.returncode
+        assert HEBREW_NAME in out
+        assert "departments: 2 (1 ok, 1 empty, 0 failed)" in err
+        for code in (SENTINEL, UNKNOWN):
+            assert code not in out
+            assert code not in err
+
+    def test_partial_failure(self, server):
+        """The exit status of a partial failure reaches the shell."""
+        server.add_fault(Fault.status(403), code=SENTINEL)
+        stdin = f"s={SENTINEL}\n{server.directory.organization('sample-3-0')[0].code}"
+
+        result = self.run(
+            server, "fetch", "--base-url", server.base_url, stdin=stdin.encode()
+        )
+
+        assert EXIT_PARTIAL == result.returncode
+        assert b"Traceback" not in result.stderr
+        assert SENTINEL.encode() not in result.stdout + result.stderr
+
+    def test_demo(self, server):
+        """The demo runs as a process and exits 0."""
+        result = self.run(server, "demo", "--departments", "12")
+
+        assert EXIT_OK == result.returncode
+        assert 120 == len(json.loads(result.stdout)["extensions"])
+        assert b"pooling:" in result.stderr
+
+
+class TestUnits:
+    def test_display_width(self):
+        """Hebrew points take no column, wide characters take two."""
+        assert 13 == len(HEBREW_NAME)
+        assert 7 == display_width(HEBREW_NAME)
+        assert 4 == display_width("日本")
+
+    def test_fit(self):
+        """A long cell is cut to the width, ending with an ellipsis."""
+        cut = fit("א" * 50, 10)
+
+        assert 10 == display_width(cut)
+        assert cut.endswith("…")
+
+    def test_progress(self):
+        """Progress draws on a terminal and erases its line at the end."""
+        stream = _Terminal()
+        progress = Progress(stream, 3, enabled=True)
+
+        progress.draw(force=True)
+        progress.clear()
+
+        assert "fetching 3 departments: 0 responses" in stream.getvalue()
+        assert stream.getvalue().endswith("\r\x1b[K")
+
+    def test_progress_in_main(self, capsys, monkeypatch, server):
+        """With stderr on a terminal, main draws progress before the summary."""
+        terminal = _Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+
+        status = main(
+            ["fetch", "--base-url", server.base_url, "--code", f"s={SENTINEL}"]
+        )
+
+        assert EXIT_OK == status
+        assert "fetching 1 departments" in terminal.getvalue()
+        assert SENTINEL not in terminal.getvalue()
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("http://10.0.0.1", True),
+            ("https://10.0.0.1", False),
+            ("http://127.0.0.1:8080", False),
+            ("http://localhost", False),
+            ("http://[::1]:80", False),
+            ("http://voicenter.test", True),
+        ],
+    )
+    def test_plain_http_warning(self, url, expected):
+        """Only plain http to a host other than this machine is flagged."""
+        assert expected == _sends_in_clear(url)
+
+    def test_default_base_url(self):
+        """An empty base URL, as from an unset variable, is Voicenter's."""
+        assert DEFAULT_BASE_URL == _base_url("")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True

@@ -1,0 +1,743 @@
+"""The ``voicenter-async`` command line: ``fetch`` and ``demo``.
+
+Both commands end in `run_fetch`, so the demo exercises exactly the code
+path that fetches real departments, only pointed at a local emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import ipaddress
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from typing import NoReturn, TextIO
+
+import attrs
+import httpx
+
+from ._codes import (
+    ENV_CODES,
+    CodeEntry,
+    CodesInputError,
+    merge_entries,
+    parse_entry,
+    parse_env_codes,
+    read_codes_file,
+    read_stream,
+)
+from ._http import Method
+from ._models import Roster
+from ._output import FORMATS, summary_lines, write_roster
+from ._progress import Progress
+from ._secrets import mask_text
+from ._session import DEFAULT_BASE_URL, VoicenterSession
+from ._version import __version__
+from .testing import Fault, VoicenterEmulator, sample_organization
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_PIPE_CLOSED",
+    "EXIT_USAGE",
+    "FetchSettings",
+    "build_parser",
+    "exit_status",
+    "main",
+    "run_fetch",
+]
+
+PROG = "voicenter-async"
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
+
+ENV_BASE_URL = "VOICENTER_BASE_URL"
+DEFAULT_CONCURRENCY = 10
+DEFAULT_TIMEOUT = 10.0
+
+DEMO_DEPARTMENTS = 40
+DEMO_MAX_DEPARTMENTS = 10_000
+# The emulator delays each demo department's response by a fixed time drawn
+# from this range, in seconds, so that requests overlap as they do in real use.
+DEMO_LATENCY = (0.020, 0.080)
+
+EXIT_STATUS_HELP = f"""\
+exit status:
+  {EXIT_OK}    every department was fetched
+  {EXIT_PARTIAL}    some departments failed; the others are in the output
+  {EXIT_USAGE}    invalid options, or the codes could not be read
+  {EXIT_FAILED}    every department failed, or the run stopped on an unexpected error
+  {EXIT_INTERRUPTED}  interrupted with Ctrl-C
+  {EXIT_PIPE_CLOSED}  stdout was closed before the output was written (as by 'head')
+"""
+
+FETCH_DESCRIPTION = f"""\
+Fetch the extensions of many departments concurrently and print the merged
+roster on stdout, with a summary on stderr.
+
+Codes are read from, in this order of precedence:
+  --codes-file PATH and --code, when given (both may repeat);
+  the {ENV_CODES} environment variable, comma- or newline-separated;
+  stdin, when it is not a terminal.
+A codes file has one code a line, or 'label=code'. Blank lines and lines
+starting with '#' are skipped. Departments without a label are named by the
+code's fingerprint (dept- and 8 hex digits). No output ever shows a code.
+"""
+
+DEMO_DESCRIPTION = """\
+Start a local emulator on 127.0.0.1 with a made-up organization, fetch every
+department through the same code path as 'fetch', and print the roster and
+a summary that shows how many TCP connections served the requests. Nothing
+is sent to any other host.
+"""
+
+
+class UsageError(Exception):
+    """The command line or its input is invalid; exit with `EXIT_USAGE`."""
+
+
+@attrs.frozen
+class FetchSettings:
+    """Settings of `run_fetch`: the service, the request options and the format.
+
+    Attributes:
+        base_url: Scheme and host of the GetExtensions service.
+        method: ``"POST"`` or ``"GET"``.
+        concurrency: Requests in flight at once, also the pool size.
+        timeout: Seconds for connecting, each read and write, and waiting
+            for a pooled connection.
+        show_all: ``showAll`` for every request.
+        output_format: One of `FORMATS`.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    method: Method = "POST"
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT
+    show_all: bool = False
+    output_format: str = "json"
+
+
+@attrs.frozen
+class Console:
+    """The streams a command writes to, and whether to draw progress."""
+
+    stdout: TextIO
+    stderr: TextIO
+    progress: bool
+
+    def warn(self, message: str) -> None:
+        """Write a warning line on stderr."""
+        self.stderr.write(f"{PROG}: warning: {message}\n")
+
+    def error(self, message: str) -> None:
+        """Write an error line on stderr."""
+        self.stderr.write(f"{PROG}: error: {message}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Args:
+        argv: The arguments without the program name; None reads
+            ``sys.argv``.
+
+    Returns:
+        The exit status, as listed by ``voicenter-async --help``.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits after --help, --version and usage errors.
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+    stdout = _utf8(sys.stdout, errors="replace")
+    stderr = _utf8(sys.stderr, errors="backslashreplace")
+    console = Console(
+        stdout=stdout,
+        stderr=stderr,
+        progress=_is_terminal(stderr) and not args.verbose,
+    )
+    command: Callable[[argparse.Namespace, Console], int] = args.command_function
+    with _library_logging(stderr, verbose=args.verbose):
+        try:
+            return command(args, console)
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            _discard_stdout()
+            return EXIT_PIPE_CLOSED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser for ``voicenter-async`` and its subcommands."""
+    parser = _Parser(
+        prog=PROG,
+        description="Fetch Voicenter extension lists with voicenter-async.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    commands = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True
+    )
+    common = _common_options()
+
+    fetch = commands.add_parser(
+        "fetch",
+        parents=[common],
+        help="fetch many departments and print the merged roster",
+        description=FETCH_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    _add_fetch_options(fetch)
+    fetch.set_defaults(command_function=_fetch_command)
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="fetch a made-up organization from a local emulator",
+        description=DEMO_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    _add_demo_options(demo)
+    demo.set_defaults(command_function=_demo_command)
+
+    return parser
+
+
+def _common_options() -> _Parser:
+    common = _Parser(add_help=False, allow_abbrev=False)
+    common.add_argument(
+        "--format",
+        dest="output_format",
+        choices=FORMATS,
+        help=(
+            "output format on stdout (default: table when stdout is a "
+            "terminal, otherwise json); table shows the main columns, the "
+            "others carry every field"
+        ),
+    )
+    common.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=(
+            "requests in flight at once, which is also the number of pooled "
+            f"connections (default: {DEFAULT_CONCURRENCY})"
+        ),
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every request of the library on stderr, in place of progress",
+    )
+
+    return common
+
+
+def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--codes-file",
+        dest="codes_files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="read codes from a UTF-8 file, one a line; '-' reads stdin",
+    )
+    parser.add_argument(
+        "--code",
+        dest="codes",
+        action="append",
+        default=[],
+        metavar="[LABEL=]CODE",
+        help=(
+            "one code; prints a warning, because other users can read it in "
+            "the process list"
+        ),
+    )
+    parser.add_argument(
+        "--method",
+        type=str.upper,
+        choices=("POST", "GET"),
+        default="POST",
+        help=(
+            "HTTP method (default: POST, which sends the code in the body; "
+            "GET puts it in the URL, where proxies and access logs record it)"
+        ),
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "seconds allowed for connecting, for each read and write, and for "
+            f"waiting for a pooled connection (default: {DEFAULT_TIMEOUT:g})"
+        ),
+    )
+    parser.add_argument(
+        "--base-url",
+        type=_base_url,
+        default=None,
+        metavar="URL",
+        help=(
+            f"scheme and host of the service (default: ${ENV_BASE_URL} when "
+            f"set, otherwise {DEFAULT_BASE_URL})"
+        ),
+    )
+    parser.add_argument(
+        "--show-all",
+        action="store_true",
+        help=(
+            "ask each code for its whole organization rather than its own "
+            "department (default: own department only)"
+        ),
+    )
+
+
+def _add_demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--departments",
+        type=_demo_departments,
+        default=DEMO_DEPARTMENTS,
+        metavar="N",
+        help=(
+            "departments in the made-up organization, 10 extensions each "
+            f"(default: {DEMO_DEPARTMENTS}, at most {DEMO_MAX_DEPARTMENTS})"
+        ),
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the made-up data and the latencies (default: 0)",
+    )
+
+
+def _fetch_command(args: argparse.Namespace, console: Console) -> int:
+    try:
+        codes = gather_codes(
+            codes_files=args.codes_files,
+            command_line_codes=args.codes,
+            environ=os.environ,
+            stdin=sys.stdin,
+            console=console,
+        )
+        base_url = args.base_url or _env_base_url(os.environ)
+    except (CodesInputError, UsageError, argparse.ArgumentTypeError) as exc:
+        console.error(str(exc))
+        return EXIT_USAGE
+
+    if _sends_in_clear(base_url):
+        console.warn(
+            f"{base_url} uses plain http, so department codes cross the network "
+            "unencrypted; use https"
+        )
+    settings = FetchSettings(
+        base_url=base_url,
+        method=args.method,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        show_all=args.show_all,
+        output_format=_output_format(args.output_format, console.stdout),
+    )
+
+    return _run(run_fetch(codes, settings, console), console, codes.values())
+
+
+def _demo_command(args: argparse.Namespace, console: Console) -> int:
+    settings = FetchSettings(
+        concurrency=args.concurrency,
+        output_format=_output_format(args.output_format, console.stdout),
+    )
+    demo = run_demo(
+        settings, departments=args.departments, seed=args.seed, console=console
+    )
+
+    return _run(demo, console, ())
+
+
+def _run(
+    command: Coroutine[object, object, int], console: Console, codes: Iterable[str]
+) -> int:
+    """Run a command's coroutine, turning an unexpected error into one line.
+
+    The message is masked with every code of the run, in case the error
+    quotes a request.
+    """
+    try:
+        return asyncio.run(command)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        # Any error ends as one line, because a traceback could quote a code.
+        detail = mask_text(str(exc), *codes) or "no detail"
+        console.error(f"unexpected {type(exc).__name__}: {detail}")
+        return EXIT_FAILED
+
+
+def gather_codes(
+    *,
+    codes_files: Sequence[str],
+    command_line_codes: Sequence[str],
+    environ: Mapping[str, str],
+    stdin: TextIO,
+    console: Console,
+) -> dict[str, str]:
+    """Collect the codes from the first source that is given.
+
+    ``--codes-file`` and ``--code`` come first and combine, then
+    `VOICENTER_CODES`, then stdin when it is not a terminal.
+
+    Returns:
+        A mapping of label to code, in input order.
+
+    Raises:
+        CodesInputError: A file cannot be read, or a label is reused.
+        UsageError: No source holds any code.
+    """
+    entries: list[CodeEntry] = []
+    for path in codes_files:
+        if path == "-":
+            entries += read_stream(stdin)
+        else:
+            entries += read_codes_file(path)
+    if command_line_codes:
+        console.warn(
+            "--code shows the department code to every user who can list "
+            f"processes; use --codes-file, stdin or {ENV_CODES} instead"
+        )
+        entries += [
+            parse_entry(text, f"--code number {number}")
+            for number, text in enumerate(command_line_codes, start=1)
+        ]
+
+    searched = "--codes-file and --code"
+    if not codes_files and not command_line_codes:
+        entries, searched = _implicit_entries(environ, stdin)
+    if not entries:
+        msg = (
+            f"no department codes found in {searched}; give them with "
+            f"--codes-file PATH, on stdin, or in {ENV_CODES}"
+        )
+        raise UsageError(msg)
+
+    return merge_entries(entries)
+
+
+def _implicit_entries(
+    environ: Mapping[str, str], stdin: TextIO
+) -> tuple[list[CodeEntry], str]:
+    if ENV_CODES in environ:
+        return parse_env_codes(environ[ENV_CODES]), ENV_CODES
+    if _is_terminal(stdin):
+        return [], f"{ENV_CODES} (unset) or stdin (a terminal)"
+
+    return read_stream(stdin), "stdin"
+
+
+async def run_fetch(
+    codes: Mapping[str, str],
+    settings: FetchSettings,
+    console: Console,
+    *,
+    extra_summary: Callable[[], Sequence[str]] | None = None,
+) -> int:
+    """Fetch every department, print the roster and the summary.
+
+    Args:
+        codes: A mapping of label to code.
+        settings: Where and how to fetch, and the output format.
+        console: The streams to write to.
+        extra_summary: Called after the fetch for more summary lines.
+
+    Returns:
+        The exit status for the roster; see `exit_status`.
+    """
+    progress = Progress(console.stderr, len(codes), enabled=console.progress)
+    started = time.perf_counter()
+    try:
+        roster = await _fetch_roster(codes, settings, progress)
+    finally:
+        progress.clear()
+    elapsed = time.perf_counter() - started
+
+    write_roster(roster, settings.output_format, console.stdout)
+    lines = summary_lines(roster, elapsed)
+    if extra_summary is not None:
+        lines += extra_summary()
+    console.stderr.write("".join(f"{line}\n" for line in lines))
+    console.stderr.flush()
+
+    return exit_status(roster)
+
+
+async def _fetch_roster(
+    codes: Mapping[str, str], settings: FetchSettings, progress: Progress
+) -> Roster:
+    session = VoicenterSession(
+        base_url=settings.base_url,
+        method=settings.method,
+        max_connections=settings.concurrency,
+        concurrency=settings.concurrency,
+        timeout=settings.timeout,
+    )
+    async with session:
+        progress.attach(session.http_client)
+        progress.draw(force=True)
+
+        return await session.fetch_departments(codes, show_all=settings.show_all)
+
+
+def exit_status(roster: Roster) -> int:
+    """Return `EXIT_OK`, `EXIT_PARTIAL` or `EXIT_FAILED` for a roster.
+
+    A department that succeeded with no extension counts as a success.
+    """
+    failed = len(roster.failures)
+    if not failed:
+        return EXIT_OK
+    if failed == len(roster.departments):
+        return EXIT_FAILED
+
+    return EXIT_PARTIAL
+
+
+async def run_demo(
+    settings: FetchSettings, *, departments: int, seed: int, console: Console
+) -> int:
+    """Serve a made-up organization on 127.0.0.1 and fetch it with `run_fetch`.
+
+    Each department answers after its own delay from `DEMO_LATENCY`. The
+    summary ends with the emulator's count of requests served and TCP
+    connections opened, which shows the session reusing its connections.
+    """
+    directory = sample_organization(seed=seed, departments=departments)
+    latency = random.Random(seed)  # noqa: S311 - demo latencies, not secrets
+    async with VoicenterEmulator(directory, seed=seed) as emulator:
+        for department in directory:
+            delay = latency.uniform(*DEMO_LATENCY)
+            emulator.add_fault(Fault.latency(delay), code=department.code)
+        console.stderr.write(
+            f"demo: serving {len(directory)} made-up departments on "
+            f"{emulator.base_url}\n"
+        )
+        codes = _unique_labels((d.account_name, d.code) for d in directory)
+
+        def pooling() -> list[str]:
+            stats = emulator.stats
+            return [
+                f"pooling:     {stats.requests_served} requests over "
+                f"{stats.connections_opened} TCP connections "
+                f"(at most {stats.peak_in_flight} in flight)"
+            ]
+
+        return await run_fetch(
+            codes,
+            attrs.evolve(settings, base_url=emulator.base_url),
+            console,
+            extra_summary=pooling,
+        )
+
+
+def _unique_labels(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Map label to code, numbering repeated labels ``name #2``, ``name #3``."""
+    codes: dict[str, str] = {}
+    for name, code in pairs:
+        label = name
+        number = 1
+        while label in codes:
+            number += 1
+            label = f"{name} #{number}"
+        codes[label] = code
+
+    return codes
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose error messages never repeat argument values.
+
+    argparse lists unrecognised arguments as given, and a code passed in the
+    wrong place would end up on stderr, so those values are masked.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_mask_arguments(message)}\n")
+
+
+_UNRECOGNIZED = "unrecognized arguments: "
+
+
+def _mask_arguments(message: str) -> str:
+    if not message.startswith(_UNRECOGNIZED):
+        return message
+    masked = [_mask_argument(token) for token in message[len(_UNRECOGNIZED) :].split()]
+
+    return _UNRECOGNIZED + " ".join(masked) + " (values hidden, as they may be codes)"
+
+
+def _mask_argument(token: str) -> str:
+    if not token.startswith("-"):
+        return "***"
+    option, separator, _ = token.partition("=")
+
+    return f"{option}=***" if separator else option
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"expected a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 1:
+        msg = f"expected a whole number of at least 1, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"expected a number of seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not 0 < value < float("inf"):
+        msg = f"expected a number of seconds above 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+
+    return value
+
+
+def _demo_departments(text: str) -> int:
+    value = _positive_int(text)
+    if value > DEMO_MAX_DEPARTMENTS:
+        msg = f"expected at most {DEMO_MAX_DEPARTMENTS} departments, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+
+    return value
+
+
+def _base_url(text: str) -> str:
+    """Check a base URL; an empty string means `DEFAULT_BASE_URL`."""
+    if not text:
+        return DEFAULT_BASE_URL
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        msg = f"invalid base URL {text!r}: expected http:// or https:// and a host"
+        raise argparse.ArgumentTypeError(msg)
+    if url.query or url.fragment:
+        msg = f"invalid base URL {text!r}: give only scheme, host and port"
+        raise argparse.ArgumentTypeError(msg)
+
+    return text
+
+
+def _env_base_url(environ: Mapping[str, str]) -> str:
+    try:
+        return _base_url(environ.get(ENV_BASE_URL, ""))
+    except argparse.ArgumentTypeError as exc:
+        msg = f"{ENV_BASE_URL}: {exc}"
+        raise UsageError(msg) from None
+
+
+def _sends_in_clear(base_url: str) -> bool:
+    """Whether a base URL sends codes unencrypted to another machine."""
+    url = httpx.URL(base_url)
+    if url.scheme != "http" or url.host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(url.host).is_loopback
+    except ValueError:
+        return True
+
+
+def _output_format(chosen: str | None, stdout: TextIO) -> str:
+    if chosen is not None:
+        return chosen
+
+    return "table" if _is_terminal(stdout) else "json"
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+
+    return bool(isatty is not None and isatty())
+
+
+def _utf8(stream: TextIO, *, errors: str) -> TextIO:
+    """Switch a text stream to UTF-8, whatever the locale chose.
+
+    Streams that cannot be reconfigured, such as `io.StringIO`, are
+    returned as they are.
+    """
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(encoding="utf-8", errors=errors)
+
+    return stream
+
+
+def _discard_stdout() -> None:
+    """Point stdout at devnull, so the interpreter's final flush cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        target = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, target)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _library_logging(stream: TextIO, *, verbose: bool) -> Iterator[None]:
+    """Route the library's log records for the length of a command.
+
+    Without ``verbose`` they are dropped, because the summary reports every
+    failure and empty department once. With it, every record down to DEBUG
+    is written to ``stream``.
+    """
+    logger = logging.getLogger("voicenter_async")
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging.NullHandler()
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]

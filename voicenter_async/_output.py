@@ -1,0 +1,277 @@
+"""Writing a roster as a table, JSON, NDJSON or CSV, and the run summary.
+
+Every writer takes a text stream that the caller has set to UTF-8. No
+function here receives a department code, because rosters carry labels only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ._models import DepartmentResult, Extension, Roster
+
+__all__ = [
+    "FIELDS",
+    "FORMATS",
+    "display_width",
+    "extension_record",
+    "fit",
+    "summary_lines",
+    "write_roster",
+]
+
+#: `Extension` attributes in output order; also the CSV header.
+FIELDS = (
+    "sip",
+    "name",
+    "speed_dial",
+    "account_id",
+    "account_name",
+    "user_name",
+    "user_email",
+)
+
+#: Table columns: attribute and heading. ``user_name`` is left out because
+#: it usually repeats ``name``; the other formats carry every field.
+TABLE_COLUMNS = (
+    ("sip", "SIP"),
+    ("name", "Name"),
+    ("speed_dial", "Speed dial"),
+    ("account_id", "Account ID"),
+    ("account_name", "Account name"),
+    ("user_email", "User e-mail"),
+)
+
+#: Widest a table cell may be, in terminal columns, before it is cut.
+MAX_CELL_WIDTH = 40
+
+_ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
+_REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
+
+
+def extension_record(extension: Extension) -> dict[str, Any]:
+    """Return an extension as a dict keyed by `FIELDS`, None for missing."""
+    return {field: getattr(extension, field) for field in FIELDS}
+
+
+def department_record(department: DepartmentResult) -> dict[str, Any]:
+    """Return a department's outcome as a JSON-ready dict."""
+    error = None
+    if department.error is not None:
+        error = {
+            "type": type(department.error).__name__,
+            "message": department.error.message,
+        }
+
+    return {
+        "label": department.label,
+        "aliases": list(department.aliases),
+        "status": department_status(department),
+        "extensions": len(department.extensions),
+        "elapsed": round(department.elapsed, 6),
+        "error": error,
+    }
+
+
+def department_status(department: DepartmentResult) -> str:
+    """Return ``"ok"``, ``"empty"`` or ``"failed"``."""
+    if department.error is not None:
+        return "failed"
+    if not department.extensions:
+        return "empty"
+
+    return "ok"
+
+
+def write_json(roster: Roster, stream: TextIO) -> None:
+    """Write one JSON document: extensions, departments and SIP conflicts."""
+    document = {
+        "extensions": [extension_record(e) for e in roster.extensions],
+        "departments": [department_record(d) for d in roster.departments],
+        "conflicts": [
+            {"sip": conflict.sip, "labels": [label for label, _ in conflict.variants]}
+            for conflict in roster.conflicts
+        ],
+    }
+    json.dump(document, stream, ensure_ascii=False, indent=2)
+    stream.write("\n")
+
+
+def write_ndjson(roster: Roster, stream: TextIO) -> None:
+    """Write one JSON object per extension, one per line."""
+    for extension in roster.extensions:
+        record = extension_record(extension)
+        stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        stream.write("\n")
+
+
+def write_csv(roster: Roster, stream: TextIO) -> None:
+    """Write a header row of `FIELDS` and one row per extension.
+
+    Rows end with ``\\n`` rather than the ``\\r\\n`` of RFC 4180, because
+    text streams on Windows turn each ``\\n`` into ``\\r\\n`` themselves.
+    """
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for extension in roster.extensions:
+        writer.writerow(_csv_cell(getattr(extension, field)) for field in FIELDS)
+
+
+def _csv_cell(value: object) -> object:
+    return "" if value is None else value
+
+
+def write_table(roster: Roster, stream: TextIO) -> None:
+    """Write the extensions as an aligned plain-text table.
+
+    Widths count terminal columns, not code points: combining marks such
+    as Hebrew vowel points take none, and wide East Asian characters take
+    two.
+    """
+    # NOTE: terminals that apply the Unicode bidirectional algorithm may
+    # reorder adjacent right-to-left cells on screen; the padding is right
+    # in logical order, which is what most terminals display.
+    headings = [heading for _, heading in TABLE_COLUMNS]
+    rows = [
+        [fit(_table_cell(getattr(e, field))) for field, _ in TABLE_COLUMNS]
+        for e in roster.extensions
+    ]
+    widths = [display_width(heading) for heading in headings]
+    for row in rows:
+        widths = [
+            max(w, display_width(cell)) for w, cell in zip(widths, row, strict=True)
+        ]
+
+    stream.write(_table_line(headings, widths))
+    stream.write(_table_line(["-" * width for width in widths], widths))
+    for row in rows:
+        stream.write(_table_line(row, widths))
+
+
+def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    padded = [
+        cell + " " * (w - display_width(cell))
+        for cell, w in zip(cells, widths, strict=True)
+    ]
+
+    return "  ".join(padded).rstrip() + "\n"
+
+
+def _table_cell(value: object) -> str:
+    return "" if value is None else printable(str(value))
+
+
+def printable(text: str) -> str:
+    """Replace control characters, which could move a terminal's cursor."""
+    return "".join(
+        _REPLACEMENT if unicodedata.category(ch) == "Cc" else ch for ch in text
+    )
+
+
+def display_width(text: str) -> int:
+    """Return how many terminal columns ``text`` takes.
+
+    Combining marks and format characters take none, wide and fullwidth
+    East Asian characters take two, everything else one.
+    """
+    return sum(_char_width(ch) for ch in text)
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    if unicodedata.east_asian_width(ch) in ("W", "F"):
+        return 2
+
+    return 1
+
+
+def fit(text: str, width: int = MAX_CELL_WIDTH) -> str:
+    """Cut ``text`` to at most ``width`` columns, ending with an ellipsis."""
+    if display_width(text) <= width:
+        return text
+
+    kept = []
+    used = 0
+    for ch in text:
+        size = _char_width(ch)
+        if used + size > width - 1:
+            break
+        kept.append(ch)
+        used += size
+
+    return "".join(kept) + _ELLIPSIS
+
+
+Writer = Callable[[Roster, TextIO], None]
+
+WRITERS: dict[str, Writer] = {
+    "table": write_table,
+    "json": write_json,
+    "ndjson": write_ndjson,
+    "csv": write_csv,
+}
+
+#: Output format names, in the order the help lists them.
+FORMATS = tuple(WRITERS)
+
+
+def write_roster(roster: Roster, output_format: str, stream: TextIO) -> None:
+    """Write ``roster`` to ``stream`` in one of `FORMATS`."""
+    WRITERS[output_format](roster, stream)
+    stream.flush()
+
+
+def summary_lines(roster: Roster, elapsed: float) -> list[str]:
+    """Describe a run for stderr: counts, elapsed time, empty and failed.
+
+    Each failed department gets its own line with the error message, which
+    names the department by label and never contains its code.
+    """
+    total = len(roster.departments)
+    failed = roster.failures
+    empty = roster.empty_departments
+    succeeded = total - len(failed) - len(empty)
+    lines = [
+        f"departments: {total} ({succeeded} ok, {len(empty)} empty, "
+        f"{len(failed)} failed)",
+        f"extensions:  {len(roster.extensions)}{_conflict_note(roster)}",
+        f"elapsed:     {elapsed:.2f} s",
+    ]
+    if empty:
+        labels = ", ".join(_label(d) for d in empty)
+        lines.append(
+            f"empty:       {labels} (the service returns no extensions for an "
+            "unknown code, so check these codes)"
+        )
+    for department in failed:
+        assert department.error is not None
+        message = printable(department.error.message)
+        lines.append(f"failed:      {_label(department)}: {message}")
+
+    return lines
+
+
+def _conflict_note(roster: Roster) -> str:
+    count = len(roster.conflicts)
+    if not count:
+        return ""
+    noun = "SIP" if count == 1 else "SIPs"
+
+    return (
+        f" ({count} {noun} returned with different data by several "
+        "departments; the first record is kept)"
+    )
+
+
+def _label(department: DepartmentResult) -> str:
+    label = printable(department.label)
+    if not department.aliases:
+        return label
+    aliases = ", ".join(printable(alias) for alias in department.aliases)
+
+    return f"{label} (also {aliases})"
