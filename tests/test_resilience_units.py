@@ -1,0 +1,200 @@
+"""Unit tests of the resilience parts: policy, backoff, cache, rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+
+from voicenter_async import (
+    ForbiddenError,
+    RequestTimeoutError,
+    SessionStateError,
+    VoicenterSession,
+)
+from voicenter_async._flight import (
+    FlightCancelledError,
+    ResultCache,
+    SingleFlight,
+    code_digest,
+)
+from voicenter_async._models import Extension
+from voicenter_async._ratelimit import RateLimiter
+from voicenter_async._resilience import (
+    FanoutGuard,
+    RetryPolicy,
+    check_seconds,
+    full_jitter_backoff,
+)
+
+CODE = "FAKEUNITS0000000000000000000000000"
+BODY = b'{"ERR":0,"DESC":"OK","EXTENSIONS":[{"SIP":"1000001"}]}'
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=BODY)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestPolicy:
+    @pytest.mark.parametrize("retries", [-1, 1.5, True, "2"])
+    def test_invalid_retries(self, retries):
+        """max_retries must be a whole number of 0 or more."""
+        with pytest.raises(ValueError, match="max_retries"):
+            RetryPolicy(max_retries=retries)
+
+    @pytest.mark.parametrize("seconds", [-1, float("inf"), "1", None])
+    def test_invalid_seconds(self, seconds):
+        """Settings in seconds reject negative, infinite and non-numbers."""
+        with pytest.raises(ValueError, match="backoff_max"):
+            check_seconds("backoff_max", seconds)
+
+    def test_zero_seconds(self):
+        """0 s is rejected unless the setting allows it."""
+        assert 0.0 == check_seconds("x", 0, allow_zero=True)
+        with pytest.raises(ValueError, match="more than 0"):
+            check_seconds("x", 0)
+
+    def test_backoff_bounds(self):
+        """Full-jitter backoff stays between 0 and the capped ceiling."""
+        policy = RetryPolicy(backoff_initial=0.5, backoff_max=3.0)
+        rng = random.Random(1)
+
+        for retry in range(1, 80):
+            delay = full_jitter_backoff(retry, policy, rng)
+            assert 0.0 <= delay <= min(3.0, 0.5 * 2 ** (retry - 1))
+
+    def test_session_rejects_bad_deadline(self):
+        """A request_deadline of 0 is rejected when the session is built."""
+        with pytest.raises(ValueError, match="request_deadline"):
+            VoicenterSession(base_url="http://127.0.0.1:9", request_deadline=0)
+
+
+class TestCache:
+    def test_expiry(self):
+        """Entries expire after their TTL, empty ones sooner."""
+        clock = FakeClock()
+        cache = ResultCache(10, 2, clock=clock)
+        extension = Extension(sip="1")
+        cache.put("full", 1, [extension])
+        cache.put("empty", 1, [])
+
+        clock.now = 5
+        assert [extension] == cache.get("full", 1)
+        assert cache.get("empty", 1) is None
+        clock.now = 10
+        assert cache.get("full", 1) is None
+        assert 0 == len(cache)
+
+    def test_invalidate_all(self):
+        """invalidate() with no digest clears the cache."""
+        cache = ResultCache(10, 10)
+        cache.put(code_digest(CODE), 1, [Extension(sip="1")])
+        cache.put(code_digest(CODE), 2, [Extension(sip="1")])
+
+        assert 2 == cache.invalidate()
+        assert 0 == len(cache)
+
+    def test_key_is_not_code(self):
+        """Cache keys hold the SHA-256 digest, not the code."""
+        assert CODE not in code_digest(CODE)
+        assert 64 == len(code_digest(CODE))
+
+    async def test_session_invalidate_all(self):
+        """session.invalidate() drops every cached result."""
+        transport = httpx.MockTransport(ok)
+        async with VoicenterSession(
+            base_url="http://voicenter.test", transport=transport, cache_ttl=60
+        ) as session:
+            await session.get_extensions(CODE)
+
+            assert 1 == session.invalidate()
+
+
+class TestRateLimiter:
+    @pytest.mark.parametrize("rate", [0, -1, float("nan"), "5", True])
+    def test_invalid(self, rate):
+        """A rate that is not a positive number is rejected."""
+        with pytest.raises(ValueError, match="max_requests_per_second"):
+            RateLimiter(rate)
+
+    async def test_slot_after_deadline(self):
+        """A slot after the deadline is not booked."""
+        limiter = RateLimiter(1)
+        now = asyncio.get_running_loop().time()
+
+        assert await limiter.acquire(now + 5)
+        assert not await limiter.acquire(now + 0.5)
+        assert "<RateLimiter 1/s>" == repr(limiter)
+
+    async def test_session_deadline_error(self):
+        """A call whose rate-limit slot comes after its deadline fails."""
+        transport = httpx.MockTransport(ok)
+        async with VoicenterSession(
+            base_url="http://voicenter.test",
+            transport=transport,
+            max_requests_per_second=1,
+            request_deadline=0.5,
+        ) as session:
+            await session.get_extensions(CODE)
+            with pytest.raises(RequestTimeoutError, match="max_requests_per_second"):
+                await session.get_extensions(CODE)
+
+
+class TestFanoutGuard:
+    async def test_forbidden_once(self):
+        """The first 403 is kept, later ones are ignored."""
+        guard = FanoutGuard(None)
+        first = ForbiddenError("no", label="a", status_code=403)
+        guard.record(first)
+        guard.record(ForbiddenError("no", label="b", status_code=403))
+
+        with pytest.raises(ForbiddenError, match="department a got HTTP 403"):
+            guard.check("c")
+
+
+class TestSingleFlight:
+    async def test_cancel_all(self):
+        """cancel_all ends every flight and its callers see it."""
+        flights: SingleFlight[int] = SingleFlight()
+
+        async def slow() -> int:
+            await asyncio.sleep(10)
+            return 1
+
+        caller = asyncio.create_task(flights.run("key", slow))
+        await asyncio.sleep(0)
+        assert 1 == len(flights)
+        await flights.cancel_all()
+
+        with pytest.raises(FlightCancelledError):
+            await caller
+        assert 0 == len(flights)
+
+
+class TestKeeper:
+    async def test_cancelled_keeper_releases_pool(self):
+        """After the pool keeper is cancelled, calls raise SessionStateError."""
+        transport = httpx.MockTransport(ok)
+        session = VoicenterSession(
+            base_url="http://voicenter.test", transport=transport
+        )
+        await session.get_extensions(CODE)
+        keeper = session._keeper
+        assert keeper is not None
+
+        keeper.cancel()
+        await asyncio.wait({keeper})
+
+        with pytest.raises(SessionStateError, match="released its connection pool"):
+            await session.get_extensions(CODE)
+        await session.aclose()
