@@ -49,7 +49,7 @@ logger = logging.getLogger("voicenter_async")
 
 @attrs.define(eq=False)
 class _Attempts:
-    """What the retry loop of one exchange knows between attempts.
+    """State the retry loop of one exchange keeps between attempts.
 
     Only the label travels here; the code stays in the pipeline's call
     frames, so no retry hook, log record or stamina instrumentation sees it.

@@ -1,4 +1,4 @@
-"""Which failures are retried, how long to wait, and time limits on requests.
+"""Retry rules, backoff delays and time limits on requests.
 
 GetExtensions only reads, so sending the same request again, POST included,
 cannot change anything on the service. That is what makes retrying safe.
@@ -35,7 +35,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Statuses that say "try again later" rather than "this request is wrong".
+#: Statuses that mean "try again later" rather than "this request is wrong".
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 # httpx errors after which the same request can succeed on a new connection.
@@ -53,7 +53,7 @@ _TRANSIENT_HTTPX_ERRORS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
 
 @attrs.frozen(slots=True)
 class RetryPolicy:
-    """How a session retries transient failures.
+    """Settings for retrying transient failures.
 
     Attributes:
         max_retries: Retries after the first attempt; 0 turns retrying off.
@@ -104,7 +104,7 @@ def retry_reason(error: VoicenterError) -> str | None:
     """Return why ``error`` is worth retrying, or None when it is not.
 
     Retried: connection failures, connect and read timeouts, a connection
-    the server closed before answering, and HTTP 429, 502, 503 and 504.
+    the server closed before responding, and HTTP 429, 502, 503 and 504.
     Never retried: any other status (403 above all), an API error, a bad
     body, a pool timeout (a retry would only join the same queue again) and
     the session's own deadline.

@@ -79,7 +79,7 @@ class SessionStats:
             included.
         responses: Responses received, by status class such as ``"2xx"``.
         retries: Retries, by reason (see `RetryEvent.reason`).
-        cache_hits: Calls answered from the result cache.
+        cache_hits: Calls served from the result cache.
         single_flight_joins: Calls that shared the exchange of an identical
             call already in flight instead of sending their own.
         connections_opened: TCP connections the pool opened, as reported
