@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 import voicenter_async.testing as vt
+from voicenter_async import code_fingerprint as fingerprint
 from voicenter_async.testing import (
     API_PATH,
     Department,
     Directory,
-    Extension,
+    DirectoryExtension,
     Fault,
     ThreadedEmulator,
     VoicenterEmulator,
-    fingerprint,
     handle_request,
     mock_voicenter,
     sample_organization,
@@ -57,8 +57,10 @@ def make_directory() -> Directory:
         account_id=101,
         account_name="מכירות",
         extensions=[
-            Extension("1000001", "דנה כהן", "201", "דנה כהן", "dana@org-a.example"),
-            Extension("1000002", "Reception", "202"),
+            DirectoryExtension(
+                "1000001", "דנה כהן", "201", "דנה כהן", "dana@org-a.example"
+            ),
+            DirectoryExtension("1000002", "Reception", "202"),
         ],
         organization="org-a",
     )
@@ -81,7 +83,7 @@ def make_directory() -> Directory:
         OTHER_ORG,
         account_id=201,
         account_name="הנהלה",
-        extensions=[Extension("2000001", "משה לוי", "301")],
+        extensions=[DirectoryExtension("2000001", "משה לוי", "301")],
         organization="org-b",
     )
     return directory
@@ -802,7 +804,7 @@ class TestDirectory:
     def test_from_wire_requires_sip(self):
         """A wire record without SIP cannot become an extension."""
         with pytest.raises(KeyError):
-            Extension.from_wire({"Name": "x"})
+            DirectoryExtension.from_wire({"Name": "x"})
 
 
 def test_all_sorted_and_complete():

@@ -14,7 +14,7 @@ import pytest
 from voicenter_async.testing import (
     API_PATH,
     Directory,
-    Extension,
+    DirectoryExtension,
     Fault,
     FaultKind,
     FaultRule,
@@ -30,7 +30,8 @@ PARAMS = {"code": CODE, "showAll": 0}
 def _directory() -> Directory:
     directory = Directory()
     extensions = [
-        Extension(f"{3000000 + n}", f"שלוחה {n}", f"{400 + n}") for n in range(20)
+        DirectoryExtension(f"{3000000 + n}", f"שלוחה {n}", f"{400 + n}")
+        for n in range(20)
     ]
     directory.add_department(
         CODE, account_id=1, account_name="תמיכה", extensions=extensions

@@ -13,13 +13,14 @@ Nothing here contacts Voicenter. The pieces:
 * ``voicenter_async.testing.pytest_plugin``: pytest fixtures for all of it.
 
 Department codes the emulator accepts are 8 to 64 ASCII letters or digits.
-Reprs and recorded requests show a code's :func:`fingerprint`, never the code.
+Reprs and recorded requests show a code's fingerprint
+(:func:`voicenter_async.code_fingerprint`), never the code.
 """
 
 from __future__ import annotations
 
 from ._faults import Fault, FaultKind, FaultRule
-from ._org import Department, Directory, Extension, fingerprint, sample_organization
+from ._org import Department, Directory, DirectoryExtension, sample_organization
 from ._protocol import API_PATH, Reply, handle_request
 from ._respx import mock_voicenter
 from ._server import VoicenterEmulator
@@ -30,8 +31,8 @@ __all__ = [
     "API_PATH",
     "Department",
     "Directory",
+    "DirectoryExtension",
     "EmulatorStats",
-    "Extension",
     "Fault",
     "FaultKind",
     "FaultRule",
@@ -39,7 +40,6 @@ __all__ = [
     "Reply",
     "ThreadedEmulator",
     "VoicenterEmulator",
-    "fingerprint",
     "handle_request",
     "mock_voicenter",
     "sample_organization",

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from ._org import fingerprint
+from voicenter_async._secrets import code_fingerprint as fingerprint
+
 from ._protocol import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Reply, encode_json
 
 _DEFAULT_HTML = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 import threading
@@ -11,29 +10,13 @@ from typing import Any
 
 import attrs
 
+from voicenter_async._secrets import code_fingerprint as fingerprint
+
 #: Department codes the emulator accepts: 8 to 64 ASCII letters or digits.
 #: Any other string, the empty string included, gets ERR 1 in the response.
 CODE_RE = re.compile(r"[A-Za-z0-9]{8,64}")
 
 DEFAULT_ORGANIZATION = "default"
-
-
-def fingerprint(code: str) -> str:
-    """Return a stable, non-reversible label for a department code.
-
-    The label is ``dept-`` followed by the first 8 hex digits of the code's
-    SHA-256, so reprs, logs and recorded requests can tell departments apart
-    without showing any character of the code.
-
-    Args:
-        code: The department code.
-
-    Returns:
-        A label such as ``dept-1a2b3c4d``.
-    """
-    digest = hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-    return f"dept-{digest[:8]}"
 
 
 def is_valid_code(code: object) -> bool:
@@ -45,12 +28,12 @@ def _mask_code(code: str) -> str:
     return fingerprint(code)
 
 
-def _count_extensions(extensions: tuple[Extension, ...]) -> str:
+def _count_extensions(extensions: tuple[DirectoryExtension, ...]) -> str:
     return f"<{len(extensions)} extensions>"
 
 
 @attrs.frozen
-class Extension:
+class DirectoryExtension:
     """One extension as the API lists it, without the department fields.
 
     The wire record also carries ``AccountID`` and ``AccountName``; those come
@@ -72,7 +55,7 @@ class Extension:
     user_email: str = ""
 
     @classmethod
-    def from_wire(cls, record: Mapping[str, Any]) -> Extension:
+    def from_wire(cls, record: Mapping[str, Any]) -> DirectoryExtension:
         """Build an extension from a wire record such as ``{"SIP": ...}``.
 
         Args:
@@ -94,10 +77,12 @@ class Extension:
 
 
 def _to_extensions(
-    extensions: Iterable[Extension | Mapping[str, Any]],
-) -> tuple[Extension, ...]:
+    extensions: Iterable[DirectoryExtension | Mapping[str, Any]],
+) -> tuple[DirectoryExtension, ...]:
     return tuple(
-        item if isinstance(item, Extension) else Extension.from_wire(item)
+        item
+        if isinstance(item, DirectoryExtension)
+        else DirectoryExtension.from_wire(item)
         for item in extensions
     )
 
@@ -106,7 +91,7 @@ def _to_extensions(
 class Department:
     """A department: one code, one account, a list of extensions.
 
-    The repr shows the code's :func:`fingerprint`, never the code.
+    The repr shows the code's fingerprint, never the code.
 
     Attributes:
         code: The secret department code that callers send as ``code``.
@@ -120,14 +105,14 @@ class Department:
     code: str = attrs.field(repr=_mask_code)
     account_id: int
     account_name: str
-    extensions: tuple[Extension, ...] = attrs.field(
+    extensions: tuple[DirectoryExtension, ...] = attrs.field(
         default=(), converter=_to_extensions, repr=_count_extensions
     )
     organization: str = DEFAULT_ORGANIZATION
 
     @property
     def fingerprint(self) -> str:
-        """The masked label of :attr:`code`, see :func:`fingerprint`."""
+        """The label of :attr:`code` from `voicenter_async.code_fingerprint`."""
         return fingerprint(self.code)
 
     def wire_extensions(self) -> list[dict[str, Any]]:
@@ -211,7 +196,7 @@ class Directory:
         *,
         account_id: int,
         account_name: str,
-        extensions: Iterable[Extension | Mapping[str, Any]] = (),
+        extensions: Iterable[DirectoryExtension | Mapping[str, Any]] = (),
         organization: str = DEFAULT_ORGANIZATION,
     ) -> Department:
         """Create a department and add it.
@@ -220,7 +205,7 @@ class Directory:
             code: The department code, 8 to 64 ASCII letters or digits.
             account_id: Sent as ``AccountID`` on each extension.
             account_name: Sent as ``AccountName`` on each extension.
-            extensions: :class:`Extension` records or wire mappings with the
+            extensions: :class:`DirectoryExtension` records or wire mappings with the
                 keys ``SIP``, ``Name``, ``SpeedDial``, ``UserName`` and
                 ``UserEmail``.
             organization: The organization the department belongs to.
@@ -405,17 +390,17 @@ def _sample_person(rng: random.Random, domain: str) -> tuple[str, str]:
 
 def _sample_extension(
     rng: random.Random, sip: int, speed_dial: int, domain: str
-) -> Extension:
+) -> DirectoryExtension:
     if rng.random() < 0.1:
         hebrew, latin = rng.choice(_SHARED_LINES)
-        return Extension(
+        return DirectoryExtension(
             sip=str(sip),
             name=hebrew if rng.random() < 0.6 else latin,
             speed_dial=str(speed_dial),
         )
 
     user_name, user_email = _sample_person(rng, domain)
-    return Extension(
+    return DirectoryExtension(
         sip=str(sip),
         name=user_name,
         speed_dial=str(speed_dial),

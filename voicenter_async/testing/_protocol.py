@@ -12,7 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-from ._org import Department, Directory, fingerprint, is_valid_code
+from voicenter_async._secrets import code_fingerprint as fingerprint
+
+from ._org import Department, Directory, is_valid_code
 
 API_PATH = "/Comet/api/GetExtensions"
 

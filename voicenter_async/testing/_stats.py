@@ -19,8 +19,8 @@ class RecordedRequest:
         path: The URL path, without the query string.
         show_all: The ``showAll`` value, or None when it was missing or
             invalid.
-        fingerprint: The :func:`fingerprint` of the code sent, or None when
-            no code was sent. Codes themselves are never recorded.
+        fingerprint: The `voicenter_async.code_fingerprint` of the code
+            sent, or None when no code was sent. Codes themselves are never recorded.
         known: Whether a department with that code exists.
         fault: The kind of the response-changing fault applied, such as
             ``"reset"``, or None.
