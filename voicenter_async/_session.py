@@ -20,6 +20,7 @@ from ._ratelimit import RateLimiter
 from ._resilience import FanoutGuard, RetryPolicy, check_seconds
 from ._secrets import code_fingerprint, install_httpx_log_filter
 from ._stats import ResponseHook, RetryHook, SessionStats
+from ._transport import TransportName, make_transport
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "VoicenterSession", "VoicenterWarning"]
@@ -67,8 +68,12 @@ class VoicenterSession:
         http_client: A client of your own to send requests with. The session
             uses it as it is, ignores the pool and timeout settings above, and
             does not close it.
-        transport: An httpx transport for the session's own client, for
-            example `httpx.MockTransport` in tests.
+        transport: What the session's own client sends requests through:
+            ``"aiohttp"`` (the default for HTTP/1.1), whose CPU cost per
+            request stays flat as the pool grows; ``"httpcore"``, httpx's
+            own transport (the default with ``http2=True``, which only it
+            supports); or an `httpx.AsyncBaseTransport`, for example
+            `httpx.MockTransport` in tests.
         max_retries: Retries of a transient failure after the first attempt:
             connection errors, connect and read timeouts, a pooled
             connection the server had closed, and HTTP 429, 502, 503 and
@@ -112,7 +117,7 @@ class VoicenterSession:
         headers: Mapping[str, str] | None = None,
         http2: bool = False,
         http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: TransportName | httpx.AsyncBaseTransport | None = None,
         max_retries: int = 2,
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
@@ -488,20 +493,22 @@ def _make_client(
     keepalive_expiry: float,
     timeout: float | httpx.Timeout,
     http2: bool,
-    transport: httpx.AsyncBaseTransport | None,
+    transport: TransportName | httpx.AsyncBaseTransport | None,
 ) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=keepalive_expiry,
     )
+    checked_timeout = _check_timeout(timeout)
+    chosen = make_transport(transport, limits=limits, http2=http2)
     try:
         return httpx.AsyncClient(
             base_url=base_url,
             limits=limits,
-            timeout=_check_timeout(timeout),
+            timeout=checked_timeout,
             http2=http2,
-            transport=transport,
+            transport=chosen,
             trust_env=False,
         )
     except ImportError:

@@ -67,7 +67,9 @@ def mock_voicenter(
         )
         raise ModuleNotFoundError(msg, name="respx") from error
 
-    router = respx.MockRouter(assert_all_called=False, base_url=base_url)
+    # respx's "httpx" mocker patches the client, above any transport, so the
+    # router also serves sessions that send through aiohttp.
+    router = respx.MockRouter(assert_all_called=False, base_url=base_url, using="httpx")
     router.route().mock(
         side_effect=lambda request: to_httpx_response(directory, request)
     )

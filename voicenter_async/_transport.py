@@ -1,0 +1,330 @@
+"""The transports a session can send its requests through.
+
+httpx stays the public surface (``httpx.AsyncClient``, ``httpx.Timeout``,
+``httpx.Limits``, event hooks); only the layer that moves bytes changes.
+
+``"aiohttp"`` (the default for HTTP/1.1) is `AiohttpTransport`, which hands
+each request to an ``aiohttp.ClientSession``. httpx's own transport,
+``"httpcore"``, walks every pooled connection on each pool event, so its CPU
+cost per request grows with the pool size. aiohttp's pool does not. HTTP/2
+needs httpcore, so ``http2=True`` selects it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import Literal, NoReturn
+
+import aiohttp
+import httpx
+
+__all__ = ["AiohttpTransport", "TransportName", "make_transport"]
+
+TransportName = Literal["aiohttp", "httpcore"]
+
+TRANSPORT_NAMES: tuple[TransportName, ...] = ("aiohttp", "httpcore")
+
+# Headers that httpx has already set on the request. aiohttp would otherwise
+# add its own values when one is missing, so what httpx built is what is sent.
+_SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
+
+# aiohttp computes these from the body it is given; passing httpx's copies
+# too could send them twice.
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+
+# The server closed the connection early, cut the body short, or sent bytes
+# that do not parse as an HTTP/1.1 response.
+_PROTOCOL_ERRORS = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientResponseError,
+)
+
+_TimeoutKey = tuple[float | None, float | None]
+
+
+def make_transport(
+    choice: TransportName | httpx.AsyncBaseTransport | None,
+    *,
+    limits: httpx.Limits,
+    http2: bool,
+) -> httpx.AsyncBaseTransport | None:
+    """Build the transport a session's client sends through.
+
+    Args:
+        choice: ``"aiohttp"``, ``"httpcore"``, a transport instance, or None
+            for the default: aiohttp, or httpcore when ``http2`` is set.
+        limits: Pool limits for the transport that is built.
+        http2: Whether the caller asked for HTTP/2.
+
+    Returns:
+        The transport, or None when httpx should build its own httpcore
+        transport from the client's ``limits`` and ``http2`` settings.
+
+    Raises:
+        ValueError: ``choice`` is an unknown name, or ``"aiohttp"`` was asked
+            for together with ``http2=True``.
+    """
+    if isinstance(choice, httpx.AsyncBaseTransport):
+        return choice
+    if choice is None:
+        choice = "httpcore" if http2 else "aiohttp"
+    if choice == "httpcore":
+        return None
+    if choice != "aiohttp":
+        msg = (
+            f"transport must be 'aiohttp', 'httpcore' or an "
+            f"httpx.AsyncBaseTransport, got {choice!r}"
+        )
+        raise ValueError(msg)
+    if http2:
+        msg = (
+            "http2=True needs the 'httpcore' transport, because aiohttp speaks "
+            "HTTP/1.1 only; pass transport='httpcore' or leave transport unset"
+        )
+        raise ValueError(msg)
+
+    return AiohttpTransport(limits=limits)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends requests with an ``aiohttp.ClientSession``.
+
+    The aiohttp session is opened on the first request, inside the running
+    event loop, and belongs to that loop. httpx's timeouts map to aiohttp's:
+    ``connect`` to ``sock_connect``, ``read`` to ``sock_read``, and ``pool``
+    to the wait for a free slot below ``max_connections``. aiohttp errors are
+    raised as the httpx exceptions that httpx's own transport raises for the
+    same failure, so code written against httpx keeps working.
+
+    Cookies and redirects are left to the httpx client, and the body is
+    passed on undecoded so that httpx decodes it by ``Content-Encoding``.
+
+    Args:
+        limits: ``max_connections`` caps the connections open at once, and
+            ``keepalive_expiry`` is how long an idle one is kept. aiohttp
+            keeps every idle connection up to ``max_connections``, so a lower
+            ``max_keepalive_connections`` is not applied.
+        verify: True to check server certificates against httpx's default
+            CA bundle, False not to check them, or an `ssl.SSLContext`.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits | None = None,
+        verify: bool | ssl.SSLContext = True,
+    ) -> None:
+        self._limits = limits or httpx.Limits()
+        self._verify = verify
+        self._ssl: ssl.SSLContext | bool | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        self._timeouts: dict[_TimeoutKey, aiohttp.ClientTimeout] = {}
+        max_connections = self._limits.max_connections
+        self._slots = asyncio.Semaphore(max_connections) if max_connections else None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request and return the response with its body unread.
+
+        Raises:
+            httpx.PoolTimeout: No connection slot became free in time.
+            httpx.ConnectTimeout: Connecting took too long.
+            httpx.ConnectError: The connection could not be opened.
+            httpx.ReadTimeout: The server did not respond in time.
+            httpx.RemoteProtocolError: The server closed the connection
+                early or sent something that is not HTTP/1.1.
+            httpx.ReadError: The connection failed while the answer was read.
+            httpx.UnsupportedProtocol: The URL is not http:// or https://.
+        """
+        scheme = request.url.scheme
+        if scheme not in ("http", "https"):
+            msg = f"Request URL has an unsupported protocol '{scheme}://'"
+            raise httpx.UnsupportedProtocol(msg)
+        session = self._session or self._open()
+        timeouts = request.extensions.get("timeout", {})
+        await self._acquire_slot(timeouts.get("pool"))
+        try:
+            response = await session.request(
+                request.method,
+                str(request.url),
+                headers=_request_headers(request),
+                data=_request_body(request),
+                allow_redirects=False,
+                timeout=self._client_timeout(timeouts),
+                ssl=self._ssl_for(scheme),
+            )
+        except BaseException as exc:
+            self._release_slot()
+            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+                _raise_translated(exc)
+            raise
+
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(response, self._release_slot),
+            extensions={
+                "http_version": _http_version(response),
+                "reason_phrase": (response.reason or "").encode("ascii", "replace"),
+            },
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection. Calling it again does nothing."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            msg = "the transport is closed; create a new client"
+            raise RuntimeError(msg)
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=self._limits.keepalive_expiry,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            auto_decompress=False,
+            trust_env=False,
+        )
+
+        return self._session
+
+    async def _acquire_slot(self, timeout: float | None) -> None:
+        slots = self._slots
+        if slots is None:
+            return
+        if not slots.locked():
+            await slots.acquire()
+            return
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout)
+        except asyncio.TimeoutError:
+            msg = "Timed out waiting for a free connection in the pool"
+            raise httpx.PoolTimeout(msg) from None
+
+    def _release_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    def _client_timeout(
+        self, timeouts: dict[str, float | None]
+    ) -> aiohttp.ClientTimeout:
+        key = (timeouts.get("connect"), timeouts.get("read"))
+        found = self._timeouts.get(key)
+        if found is None:
+            # The pool wait is bounded by _acquire_slot, so aiohttp's own
+            # `connect` (pool wait plus connecting) and `total` stay unset.
+            found = aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=key[0], sock_read=key[1]
+            )
+            self._timeouts[key] = found
+
+        return found
+
+    def _ssl_for(self, scheme: str) -> ssl.SSLContext | bool:
+        # aiohttp ignores this for http:// URLs; True means its default.
+        if scheme != "https":
+            return True
+        if self._ssl is None:
+            if isinstance(self._verify, ssl.SSLContext) or self._verify is False:
+                self._ssl = self._verify
+            else:
+                # httpx's default CA bundle, so certificates are checked as
+                # httpx's own transport checks them. Built on first use because
+                # loading the bundle takes tens of milliseconds.
+                self._ssl = httpx.create_ssl_context(verify=True)
+
+        return self._ssl
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """The body of an aiohttp response, read as httpx reads a stream."""
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, on_close: Callable[[], None]
+    ) -> None:
+        self._response = response
+        self._on_close = on_close
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            _raise_translated(exc)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # A fully read body hands the connection back to the pool; otherwise
+        # aiohttp closes it, because unread bytes would corrupt the next use.
+        self._response.release()
+        self._on_close()
+
+
+def _http_version(response: aiohttp.ClientResponse) -> bytes:
+    version = response.version
+    if version is None:
+        return b"HTTP/1.1"
+
+    return b"HTTP/%d.%d" % (version.major, version.minor)
+
+
+def _request_headers(request: httpx.Request) -> list[tuple[str, str]]:
+    return [
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, value in request.headers.raw
+        if name.lower() not in _BODY_HEADERS
+    ]
+
+
+def _request_body(request: httpx.Request) -> bytes | AsyncIterator[bytes] | None:
+    try:
+        content = request.content
+    except httpx.RequestNotRead:
+        return _stream_body(request)
+
+    return content or None
+
+
+async def _stream_body(request: httpx.Request) -> AsyncIterator[bytes]:
+    stream = request.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    async for chunk in stream:
+        yield chunk
+
+
+def _raise_translated(exc: BaseException) -> NoReturn:
+    """Raise the httpx exception that httpx's own transport uses for ``exc``."""
+    detail = str(exc) or type(exc).__name__
+    mapped: type[httpx.TransportError]
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        mapped = httpx.ConnectTimeout
+    elif isinstance(exc, asyncio.TimeoutError):
+        mapped = httpx.ReadTimeout
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        mapped = httpx.ConnectError
+    elif isinstance(exc, _PROTOCOL_ERRORS):
+        mapped = httpx.RemoteProtocolError
+    elif isinstance(exc, aiohttp.InvalidURL):
+        mapped = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ClientConnectionError):
+        mapped = httpx.ReadError
+    else:
+        mapped = httpx.TransportError
+    raise mapped(detail) from exc
