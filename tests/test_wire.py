@@ -13,6 +13,7 @@ from voicenter_async import (
     Extension,
     ResponseFormatError,
     UnauthorizedError,
+    _wire,
 )
 from voicenter_async._wire import EXCERPT_LENGTH, WIRE_NAMES, parse_body
 
@@ -292,3 +293,87 @@ class TestBadBodies:
         """An empty body is shown as <empty> in the message."""
         with pytest.raises(ResponseFormatError, match="<empty>"):
             parse(b"")
+
+
+def parse_by_converter(raw: bytes) -> list[Extension]:
+    """Parse with the fast path switched off, as the reference."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_wire, "_parse_fast", lambda *_args, **_kwargs: None)
+        return parse(raw)
+
+
+def outcome(parser, raw: bytes) -> object:
+    try:
+        return parser(raw)
+    except ResponseFormatError as exc:
+        return (type(exc), str(exc), exc.path)
+    except APIError as exc:
+        return (type(exc), str(exc))
+
+
+class TestFastPath:
+    """The msgspec fast path agrees with the cattrs converter everywhere."""
+
+    def test_record_class_is_plain(self):
+        """Extension has no validator, converter or post-init hook to skip."""
+        fields = attrs.fields(Extension)
+
+        assert all(field.validator is None for field in fields)
+        assert all(field.converter is None for field in fields)
+        assert not hasattr(Extension, "__attrs_post_init__")
+        assert [field.name for field in fields] == list(WIRE_NAMES)
+
+    @pytest.mark.parametrize(
+        "record",
+        [
+            FULL_RECORD,
+            {"SIP": 1001, "SpeedDial": 7, "AccountID": " 42 "},
+            {"SIP": "1", "AccountID": "0042", "Name": None},
+            {"SIP": "1", "AccountID": 2**70},
+            {"SIP": "1", "AccountID": 1.0},
+            {"SIP": "1", "AccountID": True},
+            {"SIP": "1", "AccountID": "4.5"},
+            {"SIP": "1", "AccountID": "١٢"},
+            {"SIP": ""},
+            {"SIP": None},
+            {"SIP": 1.5},
+            {"SIP": "1", "Name": 5},
+            {"SIP": "1", "SpeedDial": False},
+            {"SIP": "1", "UserEmail": ["a@b.c"]},
+            {"Name": "no sip"},
+            "not an object",
+        ],
+    )
+    def test_same_outcome(self, record):
+        """Records and errors match the converter's, message and path included."""
+        raw = body([FULL_RECORD, record])
+
+        assert outcome(parse_by_converter, raw) == outcome(parse, raw)
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            body(None),
+            body([], err="0"),
+            body({"SIP": "1"}),
+            body([FULL_RECORD], err=1, desc="bad code"),
+            body([{"SIP": None}], err=3),
+            body([FULL_RECORD], err=0.0),
+            b"\xef\xbb\xbf" + body([FULL_RECORD]),
+            b'{"ERR": 0, "EXTENSIONS": [{"SIP": NaN}]}',
+            b"[]",
+            b"",
+        ],
+    )
+    def test_same_outcome_documents(self, raw):
+        """Whole-body cases match the converter's outcome."""
+        assert outcome(parse_by_converter, raw) == outcome(parse, raw)
+
+    def test_account_names_shared(self):
+        """Every record of a department shares one department-name string."""
+        records = [dict(FULL_RECORD, SIP=str(sip)) for sip in range(3)]
+
+        first, second, third = parse(body(records))
+
+        assert first.account_name is second.account_name
+        assert second.account_name is third.account_name

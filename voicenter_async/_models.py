@@ -110,13 +110,30 @@ def _merge(
     return by_sip, conflicts
 
 
-def _index_emails(extensions: Iterable[Extension]) -> dict[str, tuple[Extension, ...]]:
-    index: dict[str, list[Extension]] = {}
+def _index_emails(
+    extensions: Iterable[Extension],
+) -> dict[str, Extension | tuple[Extension, ...]]:
+    # Most users have one extension, so the index stores that record itself
+    # and builds a tuple only for a shared address: a tuple per entry would
+    # cost about 60 bytes per extension in a large roster.
+    first: dict[str, Extension] = {}
+    shared: dict[str, list[Extension]] = {}
     for extension in extensions:
-        if extension.user_email:
-            index.setdefault(extension.user_email.casefold(), []).append(extension)
+        email = extension.user_email
+        if not email:
+            continue
+        key = email.casefold()
+        if key == email:
+            # casefold() returns a new string even when nothing changed.
+            key = email
+        found = first.setdefault(key, extension)
+        if found is not extension:
+            shared.setdefault(key, [found]).append(extension)
+    index: dict[str, Extension | tuple[Extension, ...]] = dict(first)
+    for key, records in shared.items():
+        index[key] = tuple(records)
 
-    return {email: tuple(found) for email, found in index.items()}
+    return index
 
 
 @attrs.frozen(slots=True)
@@ -140,7 +157,7 @@ class Roster:
     _by_sip: dict[str, Extension] = attrs.field(
         factory=dict, repr=False, eq=False, alias="by_sip"
     )
-    _by_email: dict[str, tuple[Extension, ...]] = attrs.field(
+    _by_email: dict[str, Extension | tuple[Extension, ...]] = attrs.field(
         factory=dict, repr=False, eq=False, alias="by_email"
     )
 
@@ -184,7 +201,9 @@ class Roster:
         The match ignores case. A user may have several extensions, so the
         result is a tuple, empty when none matches.
         """
-        return self._by_email.get(email.casefold(), ())
+        found = self._by_email.get(email.casefold(), ())
+
+        return found if isinstance(found, tuple) else (found,)
 
     def by_account(self) -> dict[int | None, tuple[Extension, ...]]:
         """Group the extensions by department id (``AccountID``)."""

@@ -4,14 +4,23 @@ The service is loose about types (``ERR`` as 0 or "0", ``AccountID`` as a
 number or a digit string), so the parser accepts each documented variant, and
 rejects anything that could silently corrupt data, such as a float id or a
 record without a SIP.
+
+The private cattrs converter defines the mapping. A body is first decoded by
+msgspec into typed structs that accept the same wire types, which is several
+times faster for large bodies; any body that this fast path does not accept
+as it is goes through ``json`` and the converter, so every error is raised,
+with its message and path, by the converter's path alone.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
+import attrs
 import cattrs
+import msgspec
 from cattrs.gen import make_dict_structure_fn, override
 
 from ._errors import APIError, ResponseFormatError, UnauthorizedError
@@ -94,13 +103,19 @@ def _make_converter() -> cattrs.Converter:
         Extension,
         converter,
         _cattrs_detailed_validation=True,
-        sip=override(rename="SIP", struct_hook=_structure_sip),
-        name=override(rename="Name", struct_hook=_structure_text),
-        speed_dial=override(rename="SpeedDial", struct_hook=_structure_text_or_number),
-        account_id=override(rename="AccountID", struct_hook=_structure_id),
-        account_name=override(rename="AccountName", struct_hook=_structure_text),
-        user_name=override(rename="UserName", struct_hook=_structure_text),
-        user_email=override(rename="UserEmail", struct_hook=_structure_text),
+        sip=override(rename=WIRE_NAMES["sip"], struct_hook=_structure_sip),
+        name=override(rename=WIRE_NAMES["name"], struct_hook=_structure_text),
+        speed_dial=override(
+            rename=WIRE_NAMES["speed_dial"], struct_hook=_structure_text_or_number
+        ),
+        account_id=override(rename=WIRE_NAMES["account_id"], struct_hook=_structure_id),
+        account_name=override(
+            rename=WIRE_NAMES["account_name"], struct_hook=_structure_text
+        ),
+        user_name=override(rename=WIRE_NAMES["user_name"], struct_hook=_structure_text),
+        user_email=override(
+            rename=WIRE_NAMES["user_email"], struct_hook=_structure_text
+        ),
     )
     converter.register_structure_hook(Extension, structure)
 
@@ -109,6 +124,42 @@ def _make_converter() -> cattrs.Converter:
 
 _CONVERTER = _make_converter()
 _structure_extension = _CONVERTER.get_structure_hook(Extension)
+
+
+class _WireExtension(msgspec.Struct, rename=WIRE_NAMES, gc=False):
+    """One record as the fast path decodes it, with the converter's wire types.
+
+    A float, a boolean or a nested value where these types do not allow it
+    makes msgspec reject the body, which sends it to the converter's path.
+    """
+
+    sip: str | int
+    name: str | None = None
+    speed_dial: str | int | None = None
+    account_id: int | str | None = None
+    account_name: str | None = None
+    user_name: str | None = None
+    user_email: str | None = None
+
+
+class _WireDocument(msgspec.Struct):
+    """A GetExtensions body as the fast path decodes it."""
+
+    ERR: Any = None
+    DESC: Any = None
+    EXTENSIONS: list[_WireExtension] | None = None
+
+
+_FAST_DECODER = msgspec.json.Decoder(_WireDocument)
+
+# The slot descriptors of `Extension`, in field order. Setting slots directly
+# skips the frozen class's name-based ``object.__setattr__`` calls, which are
+# most of the cost of building a record. This is only equivalent to calling
+# ``Extension(...)`` while the class has no validators, converters or
+# ``__attrs_post_init__``; a test checks that.
+_SLOT_SETTERS = tuple(
+    Extension.__dict__[field.name].__set__ for field in attrs.fields(Extension)
+)
 
 
 def excerpt(body: bytes | str, *codes: str) -> str:
@@ -135,6 +186,10 @@ def parse_body(body: bytes, *, label: str | None, code: str) -> list[Extension]:
         ResponseFormatError: The body is not JSON, or not shaped like a
             GetExtensions answer.
     """
+    fast = _parse_fast(body, label=label, code=code)
+    if fast is not None:
+        return fast
+
     document = _decode(body, label=label, code=code)
     _check_err(document, body=body, label=label, code=code)
     records = document.get("EXTENSIONS")
@@ -153,6 +208,66 @@ def parse_body(body: bytes, *, label: str | None, code: str) -> list[Extension]:
         _structure_record(record, index, body=body, label=label, code=code)
         for index, record in enumerate(records)
     ]
+
+
+def _parse_fast(body: bytes, *, label: str | None, code: str) -> list[Extension] | None:
+    """Parse a valid body quickly, or return None to use the converter's path.
+
+    Returns None, and raises nothing of its own, for any body whose records
+    it cannot convert exactly as the converter would. An ``ERR`` other than
+    0 is raised here as on the converter's path.
+    """
+    try:
+        document = _FAST_DECODER.decode(body)
+    except msgspec.DecodeError:
+        return None
+    header = {"ERR": document.ERR, "DESC": document.DESC}
+    _check_err(header, body=body, label=label, code=code)
+    if document.EXTENSIONS is None:
+        return []
+
+    return _convert_fast(document.EXTENSIONS)
+
+
+def _convert_fast(records: list[_WireExtension]) -> list[Extension] | None:
+    intern = sys.intern
+    new = object.__new__
+    set_sip, set_name, set_speed_dial, set_account_id = _SLOT_SETTERS[:4]
+    set_account_name, set_user_name, set_user_email = _SLOT_SETTERS[4:]
+    extensions: list[Extension] = []
+    append = extensions.append
+    for record in records:
+        sip = record.sip
+        if type(sip) is not str:
+            sip = str(sip)
+        elif not sip:
+            return None
+        speed_dial = record.speed_dial
+        if speed_dial is not None and type(speed_dial) is not str:
+            speed_dial = str(speed_dial)
+        account_id = record.account_id
+        if account_id is not None and type(account_id) is not int:
+            try:
+                account_id = _structure_id(account_id, None)
+            except _FieldError:
+                return None
+        account_name = record.account_name
+        if account_name is not None:
+            # Department names repeat on every extension of a department, so
+            # one interned copy serves a whole roster.
+            account_name = intern(account_name)
+
+        extension = new(Extension)
+        set_sip(extension, sip)
+        set_name(extension, record.name)
+        set_speed_dial(extension, speed_dial)
+        set_account_id(extension, account_id)
+        set_account_name(extension, account_name)
+        set_user_name(extension, record.user_name)
+        set_user_email(extension, record.user_email)
+        append(extension)
+
+    return extensions
 
 
 def _decode(body: bytes, *, label: str | None, code: str) -> dict[str, Any]:
