@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from voicenter_async import DEFAULT_BASE_URL, _cli, code_fingerprint
+from voicenter_async import (
+    DEFAULT_BASE_URL,
+    DepartmentResult,
+    VoicenterError,
+    _cli,
+    code_fingerprint,
+)
 from voicenter_async.__main__ import main
 from voicenter_async._cli import (
     EXIT_FAILED,
@@ -704,9 +710,13 @@ class TestUnits:
         progress = Progress(stream, 3, enabled=True)
 
         progress.draw(force=True)
+        progress.on_result(DepartmentResult(label="a"))
+        progress.on_result(DepartmentResult(label="b", error=VoicenterError("x")))
+        progress.on_result(DepartmentResult(label="c"))
         progress.clear()
 
-        assert "fetching 3 departments: 0 responses" in stream.getvalue()
+        assert "fetched 0 of 3 departments, 0 failed" in stream.getvalue()
+        assert "fetched 3 of 3 departments, 1 failed" in stream.getvalue()
         assert stream.getvalue().endswith("\r\x1b[K")
 
     def test_progress_in_main(self, capsys, monkeypatch, server):
@@ -719,7 +729,7 @@ class TestUnits:
         )
 
         assert EXIT_OK == status
-        assert "fetching 1 departments" in terminal.getvalue()
+        assert "fetched 1 of 1 departments, 0 failed" in terminal.getvalue()
         assert SENTINEL not in terminal.getvalue()
 
     @pytest.mark.parametrize(

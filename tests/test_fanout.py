@@ -213,6 +213,48 @@ class TestEmptyDepartments:
         )
 
 
+class TestOnResult:
+    async def test_called_once_per_department(self, api, session):
+        """on_result sees every department once, invalid codes included."""
+        seen = []
+
+        roster = await session.fetch_departments(
+            {"sales": "SalesCode0001", "bad": "", "broken": "BrokenCode0004"},
+            on_result=seen.append,
+        )
+
+        assert sorted(["sales", "bad", "broken"]) == sorted(r.label for r in seen)
+        assert set(roster.departments) == set(seen)
+
+    async def test_hook_error_logged_not_raised(self, api, session, caplog):
+        """A hook that raises is logged and the fan-out completes."""
+        caplog.set_level(logging.WARNING, logger="voicenter_async")
+
+        def broken(_result: object) -> None:
+            raise RuntimeError("hook bug")
+
+        roster = await session.fetch_departments(
+            {"sales": "SalesCode0001", "support": "SupportCode002"},
+            on_result=broken,
+        )
+
+        assert roster.ok
+        hook_records = [r for r in caplog.records if "on_result" in r.getMessage()]
+        assert 2 == len(hook_records)
+        assert hook_records[0].exc_info is not None
+
+    async def test_invalid_code_logged(self, api, session, caplog):
+        """An invalid code is logged at WARNING like any failure."""
+        caplog.set_level(logging.WARNING, logger="voicenter_async")
+
+        await session.fetch_departments({"bad": ""})
+
+        assert any(
+            r.levelno == logging.WARNING and "bad" in r.getMessage()
+            for r in caplog.records
+        )
+
+
 class TestRaiseOnError:
     async def test_group_raised_with_roster(self, api, session):
         """raise_on_error raises a group that still carries the roster."""

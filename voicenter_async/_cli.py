@@ -508,10 +508,11 @@ async def _fetch_roster(
         timeout=settings.timeout,
     )
     async with session:
-        progress.attach(session.http_client)
         progress.draw(force=True)
 
-        return await session.fetch_departments(codes, show_all=settings.show_all)
+        return await session.fetch_departments(
+            codes, show_all=settings.show_all, on_result=progress.on_result
+        )
 
 
 def exit_status(roster: Roster) -> int:

@@ -13,13 +13,16 @@ from ._errors import InvalidCodeError, VoicenterError
 from ._models import DepartmentResult, Extension
 from ._secrets import code_fingerprint
 
-__all__ = ["Job", "plan_jobs", "run_jobs", "validate_code"]
+__all__ = ["Job", "OnResult", "plan_jobs", "run_jobs", "validate_code"]
 
 logger = logging.getLogger("voicenter_async")
 
 MAX_CODE_LENGTH = 256
 
 Fetch = Callable[[str, str], Awaitable[Sequence[Extension]]]
+
+#: Called with each department's result as soon as it is known.
+OnResult = Callable[[DepartmentResult], object]
 
 
 @attrs.define(slots=True)
@@ -112,7 +115,11 @@ def plan_jobs(codes: Iterable[str] | Mapping[str, str]) -> list[Job]:
 
 
 async def run_jobs(
-    jobs: Sequence[Job], fetch: Fetch, *, concurrency: int
+    jobs: Sequence[Job],
+    fetch: Fetch,
+    *,
+    concurrency: int,
+    on_result: OnResult | None = None,
 ) -> list[DepartmentResult]:
     """Run every job, at most ``concurrency`` at a time.
 
@@ -122,13 +129,20 @@ async def run_jobs(
     """
     results: list[DepartmentResult | None] = [None] * len(jobs)
     pending = iter([i for i, job in enumerate(jobs) if job.error is None])
+
+    def finish(index: int, result: DepartmentResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            _notify(on_result, result)
+
     for index, job in enumerate(jobs):
         if job.error is not None:
-            results[index] = _result(job, (), job.error, 0.0)
+            _log_failure(job.label, job.error, 0.0)
+            finish(index, _result(job, (), job.error, 0.0))
 
     async def worker() -> None:
         for index in pending:
-            results[index] = await _run_one(jobs[index], fetch)
+            finish(index, await _run_one(jobs[index], fetch))
 
     count = min(concurrency, sum(1 for job in jobs if job.error is None))
     workers = [asyncio.ensure_future(worker()) for _ in range(count)]
@@ -149,13 +163,7 @@ async def _run_one(job: Job, fetch: Fetch) -> DepartmentResult:
         extensions = await fetch(job.code, job.label)
     except VoicenterError as exc:
         elapsed = time.perf_counter() - started
-        logger.warning(
-            "department %s failed after %.3f s: %s",
-            job.label,
-            elapsed,
-            exc,
-            extra={"voicenter_label": job.label, "voicenter_error": type(exc).__name__},
-        )
+        _log_failure(job.label, exc, elapsed)
         return _result(job, (), exc, elapsed)
 
     elapsed = time.perf_counter() - started
@@ -168,6 +176,33 @@ async def _run_one(job: Job, fetch: Fetch) -> DepartmentResult:
         )
 
     return _result(job, tuple(extensions), None, elapsed)
+
+
+def _log_failure(label: str, error: VoicenterError, elapsed: float) -> None:
+    logger.warning(
+        "department %s failed after %.3f s: %s",
+        label,
+        elapsed,
+        error,
+        extra={"voicenter_label": label, "voicenter_error": type(error).__name__},
+    )
+
+
+def _notify(on_result: OnResult, result: DepartmentResult) -> None:
+    """Call the caller's hook, logging instead of raising what it raises.
+
+    The hook is for progress and metrics, so a fault in it must not cost
+    the fan-out its other departments.
+    """
+    try:
+        on_result(result)
+    except Exception:
+        logger.warning(
+            "on_result raised for department %s; the fan-out continues",
+            result.label,
+            exc_info=True,
+            extra={"voicenter_label": result.label},
+        )
 
 
 def _result(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-import httpx
+from ._models import DepartmentResult
 
 __all__ = ["Progress"]
 
@@ -15,11 +15,7 @@ _CLEAR_LINE = "\r\x1b[K"
 
 
 class Progress:
-    """Count HTTP responses and redraw one status line while they arrive.
-
-    It counts responses, not finished departments, because the session
-    reports no per-department completion. A request that fails without a
-    response is not counted, and a retried request counts each response.
+    """Count finished departments and redraw one status line as they end.
 
     Args:
         stream: Where to draw; normally stderr.
@@ -32,22 +28,18 @@ class Progress:
         self._stream = stream
         self._departments = departments
         self._enabled = enabled
-        self._responses = 0
+        self._done = 0
+        self._failed = 0
         self._started = time.perf_counter()
         self._drawn_at = 0.0
         self._visible = False
 
-    def attach(self, client: httpx.AsyncClient) -> None:
-        """Count every response that ``client`` receives from now on."""
-        hooks = client.event_hooks
-        client.event_hooks = {
-            "request": list(hooks.get("request", [])),
-            "response": [*hooks.get("response", []), self._on_response],
-        }
-
-    async def _on_response(self, response: httpx.Response) -> None:
-        self._responses += 1
-        self.draw()
+    def on_result(self, result: DepartmentResult) -> None:
+        """Count one finished department; pass this to ``fetch_departments``."""
+        self._done += 1
+        if result.error is not None:
+            self._failed += 1
+        self.draw(force=self._done == self._departments)
 
     def draw(self, *, force: bool = False) -> None:
         """Redraw the status line, at most every 0.1 s unless ``force``."""
@@ -60,8 +52,8 @@ class Progress:
         self._drawn_at = now
         elapsed = now - self._started
         self._stream.write(
-            f"{_CLEAR_LINE}fetching {self._departments} departments: "
-            f"{self._responses} responses, {elapsed:.1f} s"
+            f"{_CLEAR_LINE}fetched {self._done} of {self._departments} "
+            f"departments, {self._failed} failed, {elapsed:.1f} s"
         )
         self._stream.flush()
         self._visible = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 import httpx
@@ -14,7 +14,7 @@ from ._errors import DepartmentsFailedError, SessionStateError, VoicenterError
 from ._fanout import plan_jobs, run_jobs, validate_code
 from ._flight import ResultCache, code_digest
 from ._http import Method
-from ._models import Extension, Roster
+from ._models import DepartmentResult, Extension, Roster
 from ._pipeline import Pipeline
 from ._ratelimit import RateLimiter
 from ._resilience import FanoutGuard, RetryPolicy, check_seconds
@@ -322,6 +322,7 @@ class VoicenterSession:
         raise_on_error: bool = False,
         max_retries: int | None = None,
         deadline: float | None = None,
+        on_result: Callable[[DepartmentResult], object] | None = None,
     ) -> Roster:
         """Fetch many departments concurrently and merge their extensions.
 
@@ -348,6 +349,10 @@ class VoicenterSession:
                 every department not yet finished ends as a
                 `RequestTimeoutError` failure, the finished ones keep their
                 results, and no backoff waits past it. None for no limit.
+            on_result: A function called in the event loop with each
+                department's `DepartmentResult` as soon as it is known, for
+                progress or metrics. Keep it quick. What it raises is logged
+                and does not stop the fan-out.
 
         Returns:
             The merged `Roster`, one result per distinct code in input order.
@@ -381,7 +386,7 @@ class VoicenterSession:
                 guard.record(exc)
                 raise
 
-        results = await run_jobs(jobs, fetch, concurrency=limit)
+        results = await run_jobs(jobs, fetch, concurrency=limit, on_result=on_result)
         roster = Roster.from_departments(results)
         if raise_on_error and roster.failures:
             errors = [d.error for d in roster.failures if d.error is not None]
