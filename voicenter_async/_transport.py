@@ -95,7 +95,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     The aiohttp session is opened on the first request, inside the running
     event loop, and belongs to that loop. httpx's timeouts map to aiohttp's:
     ``connect`` to ``sock_connect``, ``read`` to ``sock_read``, and ``pool``
-    to the wait for a free slot below ``max_connections``. aiohttp errors are
+    to the wait for a free slot below ``max_connections``. NOTE: aiohttp has
+    no write timeout, so httpx's ``write`` is not applied. aiohttp errors are
     raised as the httpx exceptions that httpx's own transport raises for the
     same failure, so code written against httpx keeps working.
 
