@@ -393,6 +393,33 @@ class TestConcurrency:
         assert set() == asyncio.all_tasks() - before
 
 
+class TestUnexpectedErrors:
+    async def test_bug_becomes_failure(self, api, session, monkeypatch):
+        """A non-library exception ends as that department's failure."""
+        from voicenter_async import _pipeline
+
+        real = _pipeline.parse_body
+
+        def flaky(body: bytes, *, label: str | None, code: str) -> object:
+            if code == "SupportCode002":
+                raise KeyError(f"bug near {code}")
+            return real(body, label=label, code=code)
+
+        monkeypatch.setattr(_pipeline, "parse_body", flaky)
+
+        roster = await session.fetch_departments(
+            {"sales": "SalesCode0001", "support": "SupportCode002"}
+        )
+
+        [failed] = roster.failures
+        assert "support" == failed.label
+        assert "bug in voicenter-async" in str(failed.error)
+        assert "SupportCode002" not in str(failed.error)
+        assert "SupportCode002" not in str(failed.error.__cause__)
+        assert isinstance(failed.error.__cause__, KeyError)
+        assert roster.departments[0].ok
+
+
 class TestMerge:
     async def test_conflict_recorded(self, api, session):
         """The same SIP with different data from two codes is a conflict."""

@@ -158,7 +158,7 @@ class TestHelpers:
         inner = ValueError(f"inner {SENTINEL}")
         outer = RuntimeError(f"outer {SENTINEL}")
         outer.__cause__ = inner
-        outer.add_note(f"note {SENTINEL}")
+        outer.__notes__ = [f"note {SENTINEL}"]
 
         scrub_exception_chain(outer, SENTINEL)
 

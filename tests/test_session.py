@@ -279,6 +279,23 @@ class TestTransportErrors:
         assert exc is info.value.__cause__
         assert "voicenter.test" in str(info.value)
 
+    async def test_non_httpx_transport_error(self):
+        """A transport that raises a non-httpx error gives TransportError."""
+
+        async def broken(request: httpx.Request) -> httpx.Response:
+            raise OverflowError(f"connect(): port must be 0-65535 for {CODE}")
+
+        async with VoicenterSession(
+            base_url=BASE, transport=httpx.MockTransport(broken), max_retries=0
+        ) as session:
+            with pytest.raises(TransportError, match="OverflowError") as info:
+                await session.get_extensions(CODE)
+            roster = await session.fetch_departments({"a": CODE})
+
+        assert CODE not in str(info.value)
+        assert CODE not in str(info.value.__cause__)
+        assert isinstance(roster.departments[0].error, TransportError)
+
     async def test_decoding_error(self, api, session):
         """A body that httpx cannot decode becomes ResponseFormatError."""
         api.post(PATH).mock(side_effect=httpx.DecodingError("bad gzip"))
@@ -423,6 +440,14 @@ class TestSettings:
             {"base_url": "ftp://example.test"},
             {"base_url": "voicenter.test"},
             {"base_url": "http://voicenter.test/?code=abc"},
+            {"base_url": "http://127.0.0.1:99999"},
+            {"base_url": "http://256.1.1.1"},
+            {"base_url": ""},
+            {"base_url": 8080},
+            {"keepalive_expiry": -1},
+            {"keepalive_expiry": float("inf")},
+            {"timeout": float("inf")},
+            {"timeout": float("nan")},
         ],
     )
     def test_invalid_settings(self, kwargs):
@@ -431,6 +456,19 @@ class TestSettings:
 
         with pytest.raises(ValueError, match=name):
             VoicenterSession(**{"base_url": BASE, **kwargs})
+
+    @pytest.mark.parametrize("show_all", ["yes", "no", 2, 0, 1.0])
+    async def test_invalid_show_all(self, api, show_all):
+        """show_all other than True, False or None is rejected before sending."""
+        route = api.post(PATH).mock(side_effect=ok)
+
+        async with VoicenterSession(base_url=BASE) as session:
+            with pytest.raises(ValueError, match="show_all"):
+                await session.get_extensions(CODE, show_all=show_all)
+            with pytest.raises(ValueError, match="show_all"):
+                await session.fetch_departments([CODE], show_all=show_all)
+
+        assert not route.called
 
     @pytest.mark.parametrize("method", ["get", "post", "GET"])
     async def test_method_case_insensitive(self, method):

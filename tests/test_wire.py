@@ -289,6 +289,53 @@ class TestBadBodies:
         assert "KKKK" not in str(info.value)
         assert "got 'id ***'" in str(info.value)
 
+    @pytest.mark.parametrize(
+        "raw",
+        [b"[" * 100_000 + b"]" * 100_000, b'{"ERR":0,"EXTENSIONS":' + b"[" * 50_000],
+        ids=["nested-array", "nested-unclosed"],
+    )
+    def test_deep_nesting(self, raw):
+        """A body nested past the recursion limit is a bad body, not a crash."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(raw)
+
+        assert info.value.__cause__ is None
+
+    @pytest.mark.parametrize(
+        ("document", "path"),
+        [
+            ({"ERR": "1" * 5000}, "ERR"),
+            (
+                {"ERR": 0, "EXTENSIONS": [{"SIP": "1", "AccountID": "9" * 5000}]},
+                "EXTENSIONS[0].AccountID",
+            ),
+            (
+                {"ERR": 0, "EXTENSIONS": [{"SIP": "1", "AccountID": "9" * 21}]},
+                "EXTENSIONS[0].AccountID",
+            ),
+        ],
+        ids=["err", "account-id-huge", "account-id-21-digits"],
+    )
+    def test_overlong_digit_strings(self, document, path):
+        """Digit strings far too long for an id are rejected with their path."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(json.dumps(document).encode())
+
+        assert path == info.value.path
+
+    def test_twenty_digit_id_accepted(self):
+        """An id of 20 digits is still read as an integer."""
+        [extension] = parse(body([{"SIP": "1", "AccountID": "9" * 20}]))
+
+        assert int("9" * 20) == extension.account_id
+
+    def test_excerpt_is_one_line(self):
+        """Newlines, tabs and control characters become single spaces."""
+        with pytest.raises(ResponseFormatError) as info:
+            parse(b"<!DOCTYPE html>\r\n<html>\n\t<body>\x1b[31mdown</body>")
+
+        assert "<!DOCTYPE html> <html> <body> [31mdown</body>" == info.value.excerpt
+
     def test_empty_excerpt_is_named(self):
         """An empty body is shown as <empty> in the message."""
         with pytest.raises(ResponseFormatError, match="<empty>"):

@@ -11,7 +11,7 @@ import attrs
 
 from ._errors import InvalidCodeError, VoicenterError
 from ._models import DepartmentResult, Extension
-from ._secrets import code_fingerprint
+from ._secrets import code_fingerprint, scrub_exception_chain
 
 __all__ = ["Job", "OnResult", "plan_jobs", "run_jobs", "validate_code"]
 
@@ -165,6 +165,13 @@ async def _run_one(job: Job, fetch: Fetch) -> DepartmentResult:
         elapsed = time.perf_counter() - started
         _log_failure(job.label, exc, elapsed)
         return _result(job, (), exc, elapsed)
+    except Exception as exc:
+        # Every input must end as a result or a failure, so even a fault in
+        # the library itself becomes this department's failure.
+        error = _unexpected(exc, job)
+        elapsed = time.perf_counter() - started
+        _log_failure(job.label, error, elapsed)
+        return _result(job, (), error, elapsed)
 
     elapsed = time.perf_counter() - started
     if not extensions:
@@ -176,6 +183,19 @@ async def _run_one(job: Job, fetch: Fetch) -> DepartmentResult:
         )
 
     return _result(job, tuple(extensions), None, elapsed)
+
+
+def _unexpected(exc: Exception, job: Job) -> VoicenterError:
+    scrub_exception_chain(exc, job.code)
+    msg = (
+        f"fetching department {job.label} failed with an unexpected "
+        f"{type(exc).__name__}: {exc}; this is a bug in voicenter-async, "
+        "please report it with this message"
+    )
+    error = VoicenterError(msg, label=job.label)
+    error.__cause__ = exc
+
+    return error
 
 
 def _log_failure(label: str, error: VoicenterError, elapsed: float) -> None:

@@ -55,9 +55,15 @@ class SingleFlight(Generic[T]):
         return key in self._flights
 
     async def run(
-        self, key: Hashable, start: Callable[[], Coroutine[Any, Any, T]]
+        self,
+        key: Hashable,
+        start: Callable[[], Coroutine[Any, Any, T]],
+        *,
+        on_join: Callable[[], object] | None = None,
     ) -> T:
         """Join the flight for ``key``, starting it with ``start`` if none runs.
+
+        ``on_join`` is called when the caller joins a flight already running.
 
         Returns:
             The task's result, the same object for every caller.
@@ -71,6 +77,8 @@ class SingleFlight(Generic[T]):
             flight = _Flight(asyncio.ensure_future(start()))
             self._flights[key] = flight
             flight.task.add_done_callback(lambda _: self._forget(key, flight))
+        elif on_join is not None:
+            on_join()
         flight.waiters += 1
         try:
             await asyncio.wait({flight.task})

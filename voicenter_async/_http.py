@@ -32,6 +32,7 @@ __all__ = [
     "check_status",
     "parse_retry_after",
     "translate_httpx_error",
+    "translate_unexpected_error",
 ]
 
 ENDPOINT = "/Comet/api/GetExtensions"
@@ -95,6 +96,20 @@ def translate_httpx_error(
     msg = (
         f"GetExtensions request for {label} to {host} failed ({kind}: "
         f"{detail}); check the base URL and the network"
+    )
+
+    return TransportError(msg, label=label)
+
+
+def translate_unexpected_error(
+    exc: Exception, *, label: str, code: str, host: str
+) -> TransportError:
+    """Turn a non-httpx exception from the transport into a `TransportError`."""
+    scrub_exception_chain(exc, code)
+    detail = str(exc) or "no detail"
+    msg = (
+        f"GetExtensions request for {label} to {host} failed "
+        f"({type(exc).__name__}: {detail}); check the base URL and the network"
     )
 
     return TransportError(msg, label=label)

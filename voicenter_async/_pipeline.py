@@ -20,6 +20,7 @@ from ._http import (
     check_status,
     parse_retry_after,
     translate_httpx_error,
+    translate_unexpected_error,
 )
 from ._models import Extension
 from ._ratelimit import RateLimiter
@@ -139,8 +140,6 @@ class Pipeline:
             policy=self.policy.with_retries(max_retries),
             deadline=self._deadline(deadline),
         )
-        if key in self._flights:
-            self.stats.single_flight_joins += 1
 
         async def start() -> list[Extension]:
             extensions = await self._with_retries(code, show_all, attempts)
@@ -150,7 +149,9 @@ class Pipeline:
 
         try:
             shared = await run_before(
-                self._flights.run(key, start), attempts.deadline, label=label
+                self._flights.run(key, start, on_join=self._count_join),
+                attempts.deadline,
+                label=label,
             )
         except FlightCancelledError:
             msg = (
@@ -161,6 +162,9 @@ class Pipeline:
             raise SessionStateError(msg, label=label) from None
 
         return list(shared)
+
+    def _count_join(self) -> None:
+        self.stats.single_flight_joins += 1
 
     async def aclose(self) -> None:
         """Cancel every exchange in flight and wait until they have ended."""
@@ -292,6 +296,13 @@ class Pipeline:
             host = request.url.host
             error = translate_httpx_error(exc, label=label, code=code, host=host)
             raise error from exc
+        except Exception as exc:
+            # A transport should raise only httpx errors, but a socket-level
+            # fault such as an out-of-range port can escape one as OSError or
+            # OverflowError; it still ends as this department's failure.
+            raise translate_unexpected_error(
+                exc, label=label, code=code, host=request.url.host
+            ) from exc
 
         elapsed = time.perf_counter() - started
         status = response.status_code

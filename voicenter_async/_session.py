@@ -130,9 +130,9 @@ class VoicenterSession:
         on_response: ResponseHook | None = None,
     ) -> None:
         self._method = _check_method(method)
-        self._base_url = httpx.URL(str(base_url))
-        _check_base_url(self._base_url)
+        self._base_url = _check_base_url(base_url)
         _check_positive("max_connections", max_connections)
+        check_seconds("keepalive_expiry", keepalive_expiry, allow_zero=True)
         if concurrency is not None:
             _check_positive("concurrency", concurrency)
         self._concurrency = concurrency or max_connections
@@ -307,6 +307,7 @@ class VoicenterSession:
                 the call ran.
         """
         valid = validate_code(code)
+        _check_show_all(show_all)
         retries = _check_retries(max_retries)
 
         return await self._fetch(
@@ -367,6 +368,7 @@ class VoicenterSession:
             ValueError: ``deadline`` or ``max_retries`` is out of range.
         """
         self._check_usable()
+        _check_show_all(show_all)
         limit = self._effective_concurrency(concurrency)
         retries = _check_retries(max_retries)
         guard = FanoutGuard(_deadline_at(deadline))
@@ -557,15 +559,39 @@ def _check_method(method: object) -> Method:
     raise ValueError(msg)
 
 
-def _check_base_url(url: httpx.URL) -> None:
+def _check_base_url(base_url: object) -> httpx.URL:
+    shown = repr(str(base_url))
+    expected = "an http:// or https:// URL with a host, such as http://127.0.0.1:8080"
+    if not isinstance(base_url, (str, httpx.URL)):
+        msg = f"base_url must be {expected}, got {type(base_url).__name__}"
+        raise ValueError(msg)
+    try:
+        url = httpx.URL(str(base_url))
+        port = url.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        msg = f"base_url {shown} is invalid ({exc}); expected {expected}"
+        raise ValueError(msg) from None
     if url.scheme not in ("http", "https") or not url.host:
-        msg = (
-            f"base_url must be an http:// or https:// URL with a host, got {str(url)!r}"
-        )
+        msg = f"base_url must be {expected}, got {shown}"
+        raise ValueError(msg)
+    if port is not None and not 1 <= port <= 65535:
+        msg = f"base_url {shown} has port {port}; a port is 1 to 65535"
         raise ValueError(msg)
     if url.query:
         msg = "base_url must not carry a query string; give only scheme and host"
         raise ValueError(msg)
+
+    return url
+
+
+def _check_show_all(show_all: object) -> None:
+    if show_all is None or isinstance(show_all, bool):
+        return
+    msg = (
+        "show_all must be True (whole organization), False (the code's own "
+        f"department) or None (leave it to the service), got {show_all!r}"
+    )
+    raise ValueError(msg)
 
 
 def _check_positive(name: str, value: object) -> None:
@@ -582,8 +608,5 @@ def _check_timeout(timeout: object) -> httpx.Timeout:
             f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}"
         )
         raise ValueError(msg)
-    if not timeout > 0:
-        msg = f"timeout must be more than 0 seconds, got {timeout!r}"
-        raise ValueError(msg)
 
-    return httpx.Timeout(float(timeout))
+    return httpx.Timeout(check_seconds("timeout", timeout))

@@ -15,6 +15,7 @@ with its message and path, by the converter's path alone.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -23,13 +24,15 @@ import cattrs
 import msgspec
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._errors import APIError, ResponseFormatError, UnauthorizedError
+from ._errors import APIError, ResponseFormatError, UnauthorizedError, VoicenterError
 from ._models import Extension
 from ._secrets import mask_text
 
 __all__ = ["EXCERPT_LENGTH", "excerpt", "parse_body"]
 
 EXCERPT_LENGTH = 100
+
+_CONTROL_RUN = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 #: Wire name of each `Extension` field.
 WIRE_NAMES = {
@@ -41,6 +44,11 @@ WIRE_NAMES = {
     "user_name": "UserName",
     "user_email": "UserEmail",
 }
+
+
+# Ids are database integers. The bound keeps int() far below CPython's
+# 4,300-digit conversion limit, past which it raises ValueError.
+_MAX_ID_DIGITS = 20
 
 
 class _FieldError(ValueError):
@@ -56,9 +64,10 @@ def _structure_id(value: object, _: object) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    msg = "expected an integer or a string of digits"
+    digits = value.strip() if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_ID_DIGITS:
+        return int(digits)
+    msg = f"expected an integer or a string of at most {_MAX_ID_DIGITS} digits"
     raise _FieldError(msg)
 
 
@@ -163,9 +172,15 @@ _SLOT_SETTERS = tuple(
 
 
 def excerpt(body: bytes | str, *codes: str) -> str:
-    """Return the start of a body for an error message, with codes masked."""
+    """Return the start of a body for an error message, with codes masked.
+
+    Runs of whitespace and control characters become one space, so that an
+    excerpt stays on one line in a message or a log record and cannot forge
+    a log line of its own.
+    """
     text = body if isinstance(body, str) else body.decode("utf-8", "replace")
     text = mask_text(text, *codes)
+    text = _CONTROL_RUN.sub(" ", text).strip()
     if len(text) > EXCERPT_LENGTH:
         text = text[:EXCERPT_LENGTH] + "..."
 
@@ -186,6 +201,23 @@ def parse_body(body: bytes, *, label: str | None, code: str) -> list[Extension]:
         ResponseFormatError: The body is not JSON, or not shaped like a
             GetExtensions answer.
     """
+    try:
+        return _parse(body, label=label, code=code)
+    except VoicenterError:
+        raise
+    except Exception as exc:
+        # Whatever else parsing raises, such as RecursionError for a deeply
+        # nested body, is still a bad body for this department only.
+        msg = (
+            f"GetExtensions response for {label} could not be parsed "
+            f"({type(exc).__name__}); body starts with: {excerpt(body, code)}"
+        )
+        raise ResponseFormatError(
+            msg, label=label, excerpt=excerpt(body, code)
+        ) from None
+
+
+def _parse(body: bytes, *, label: str | None, code: str) -> list[Extension]:
     fast = _parse_fast(body, label=label, code=code)
     if fast is not None:
         return fast
