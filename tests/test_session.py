@@ -488,9 +488,6 @@ class TestSettings:
         async with VoicenterSession(base_url=BASE, timeout=4) as session:
             assert httpx.Timeout(4.0) == session.http_client.timeout
 
-    @pytest.mark.skipif(
-        sys.modules.get("h2") is not None, reason="h2 is installed here"
-    )
     def test_http2_without_h2(self, monkeypatch):
         """http2=True without the h2 package names the extra to install."""
         monkeypatch.setitem(sys.modules, "h2", None)
