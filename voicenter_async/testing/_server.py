@@ -1,4 +1,10 @@
-"""The emulator's HTTP/1.1 server: asyncio streams with h11 for the protocol."""
+"""The emulator's HTTP/1.1 server: asyncio streams, a fast path and h11.
+
+Each connection starts on a fast path that parses plain requests by hand
+(see ``_http1``). The first request that is not plain, and every request
+after it on that connection, goes through h11, which validates and rejects
+as a full HTTP/1.1 implementation does.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import attrs
 import h11
 
 from ._faults import Fault, FaultKind, FaultRule, FaultTable
+from ._http1 import MAX_HEAD_SIZE, find_head_end, parse_simple_head, response_head
 from ._org import Directory, sample_organization
 from ._protocol import ParsedRequest, Reply, build_reply, parse_request
 from ._stats import EmulatorStats, RecordedRequest, StatsRecorder
@@ -29,19 +36,75 @@ _MAX_BODY_SIZE = 1_048_576
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
+class _NotPlainError(Exception):
+    """The request on the fast path needs h11; ``eof`` says the input ended."""
+
+    def __init__(self, *, eof: bool) -> None:
+        super().__init__()
+        self.eof = eof
+
+
 @attrs.define(eq=False)
 class _Connection:
-    """One accepted TCP connection and its h11 state."""
+    """One accepted TCP connection, on the fast path or with its h11 state.
+
+    Attributes:
+        protocol: The h11 state, or None while every request so far was
+            plain and went through the fast path.
+        buffer: Bytes read on the fast path and not parsed yet.
+    """
 
     id: int
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    protocol: h11.Connection = attrs.field(factory=lambda: h11.Connection(h11.SERVER))
+    protocol: h11.Connection | None = None
+    buffer: bytearray = attrs.field(factory=bytearray)
     requests: int = 0
 
+    def use_h11(self, *, eof: bool) -> h11.Connection:
+        """Hand the buffered bytes, and the end of input if seen, to h11."""
+        protocol = h11.Connection(h11.SERVER)
+        protocol.receive_data(bytes(self.buffer))
+        self.buffer.clear()
+        if eof:
+            protocol.receive_data(b"")
+        self.protocol = protocol
+        return protocol
+
     def send(self, *events: h11.Response | h11.Data | h11.EndOfMessage) -> None:
+        """Send events through h11; only for connections that use h11."""
+        assert self.protocol is not None
         data = b"".join(self.protocol.send(event) for event in events)
         self.writer.write(data)
+
+    def send_head(self, reply: Reply, *, close: bool) -> None:
+        headers = (*reply.headers, ("Content-Length", str(len(reply.body))))
+        if self.protocol is None:
+            self.writer.write(response_head(reply.status, headers, close=close))
+            return
+        if close:
+            headers = (*headers, ("Connection", "close"))
+        self.send(h11.Response(status_code=reply.status, headers=list(headers)))
+
+    def send_data(self, data: bytes) -> None:
+        if self.protocol is None:
+            self.writer.write(data)
+        else:
+            self.send(h11.Data(data=data))
+
+    def send_end(self) -> None:
+        if self.protocol is not None:
+            self.send(h11.EndOfMessage())
+
+    def send_response(self, reply: Reply, payload: bytes, *, close: bool) -> None:
+        """Send a whole response in one write."""
+        if self.protocol is not None:
+            self.send_head(reply, close=close)
+            self.send(h11.Data(data=payload), h11.EndOfMessage())
+            return
+        headers = (*reply.headers, ("Content-Length", str(len(reply.body))))
+        head = response_head(reply.status, headers, close=close)
+        self.writer.write(head + payload if payload else head)
 
     def reset(self) -> None:
         sock = self.writer.get_extra_info("socket")
@@ -289,13 +352,15 @@ class VoicenterEmulator:
 
             connection.requests += 1
             keep_alive = await self._respond(connection, *received)
-            if not keep_alive or connection.protocol.states != {
-                h11.CLIENT: h11.DONE,
-                h11.SERVER: h11.DONE,
-            }:
+            if not keep_alive:
+                return
+            protocol = connection.protocol
+            if protocol is None:
+                continue
+            if protocol.states != {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}:
                 return
 
-            connection.protocol.start_next_cycle()
+            protocol.start_next_cycle()
 
     async def _read(self, connection: _Connection, *, idle: bool) -> bytes | None:
         """Read from the socket; None when an idle connection timed out."""
@@ -310,16 +375,64 @@ class VoicenterEmulator:
             logger.debug("Closing idle connection %d", connection.id)
             return None
 
-    async def _receive(
+    async def _receive(self, connection: _Connection) -> tuple[str, str, bytes] | None:
+        """Read one request's method, target and body; None ends the connection."""
+        if connection.protocol is None:
+            try:
+                return await self._receive_plain(connection)
+            except _NotPlainError as error:
+                connection.use_h11(eof=error.eof)
+        assert connection.protocol is not None
+        return await self._receive_h11(connection, connection.protocol)
+
+    async def _receive_plain(
         self, connection: _Connection
-    ) -> tuple[h11.Request, bytes] | None:
-        """Read one request with its body; None when the connection should end."""
+    ) -> tuple[str, str, bytes] | None:
+        """Read a plain request by hand.
+
+        Raises:
+            _NotPlainError: h11 must take over. That happens wherever h11
+                could decide something before the head is complete (a first
+                byte no request line starts with, a head too long, the end of
+                input), and for every head that is not plain. h11 then sees
+                the same bytes it would have seen from the start.
+        """
+        buffer = connection.buffer
+        head_end = find_head_end(buffer)
+        while head_end < 0:
+            if buffer and (buffer[0] < 0x21 or len(buffer) > MAX_HEAD_SIZE):
+                raise _NotPlainError(eof=False)
+            data = await self._read(connection, idle=True)
+            if data is None or not (data or buffer):
+                return None
+            if not data:
+                raise _NotPlainError(eof=True)
+            buffer += data
+            head_end = find_head_end(buffer)
+
+        request = parse_simple_head(bytes(buffer[:head_end]))
+        if request is None or request.content_length > _MAX_BODY_SIZE:
+            raise _NotPlainError(eof=False)
+        end = head_end + request.content_length
+        while len(buffer) < end:
+            data = await self._read(connection, idle=False)
+            if not data:
+                raise _NotPlainError(eof=True)
+            buffer += data
+
+        body = bytes(buffer[head_end:end])
+        del buffer[:end]
+        return request.method, request.target, body
+
+    async def _receive_h11(
+        self, connection: _Connection, protocol: h11.Connection
+    ) -> tuple[str, str, bytes] | None:
         request: h11.Request | None = None
         body = bytearray()
 
         while True:
             try:
-                event = connection.protocol.next_event()
+                event = protocol.next_event()
             except h11.RemoteProtocolError as error:
                 await self._reject(connection, error.error_status_hint)
                 return None
@@ -328,7 +441,7 @@ class VoicenterEmulator:
                 data = await self._read(connection, idle=request is None)
                 if data is None:
                     return None
-                connection.protocol.receive_data(data)
+                protocol.receive_data(data)
             elif isinstance(event, h11.Request):
                 request = event
             elif isinstance(event, h11.Data):
@@ -338,7 +451,9 @@ class VoicenterEmulator:
                     return None
             elif isinstance(event, h11.EndOfMessage):
                 assert request is not None
-                return request, bytes(body)
+                method = request.method.decode("ascii", "replace")
+                target = request.target.decode("ascii", "replace")
+                return method, target, bytes(body)
             else:
                 # ConnectionClosed: the client closed between requests.
                 return None
@@ -362,14 +477,10 @@ class VoicenterEmulator:
         await connection.writer.drain()
 
     async def _respond(
-        self, connection: _Connection, request: h11.Request, body: bytes
+        self, connection: _Connection, method: str, target: str, body: bytes
     ) -> bool:
         """Respond to one request and return whether the connection may stay open."""
-        parsed = parse_request(
-            request.method.decode("ascii", "replace"),
-            request.target.decode("ascii", "replace"),
-            body,
-        )
+        parsed = parse_request(method, target, body)
         plan = self._faults.take(parsed.code)
         self._stats.request_started(
             RecordedRequest(
@@ -408,46 +519,48 @@ class VoicenterEmulator:
         last = (
             self._max_requests is not None and connection.requests >= self._max_requests
         )
-        response = self._response_head(reply, close=last)
         payload = b"" if parsed.method == "HEAD" else reply.body
 
         if fault is not None and kind is FaultKind.TRUNCATE:
-            await self._send_truncated(connection, response, payload, fault)
+            await self._send_truncated(connection, reply, payload, fault, close=last)
             return False
         if fault is not None and kind is FaultKind.DRIP:
-            await self._send_dripped(connection, response, payload, fault)
+            await self._send_dripped(connection, reply, payload, fault, close=last)
         else:
-            connection.send(response, h11.Data(data=payload), h11.EndOfMessage())
+            connection.send_response(reply, payload, close=last)
             await connection.writer.drain()
 
-        return kind is not FaultKind.CLOSE_AFTER_RESPONSE
-
-    @staticmethod
-    def _response_head(reply: Reply, *, close: bool) -> h11.Response:
-        headers = [*reply.headers, ("Content-Length", str(len(reply.body)))]
-        if close:
-            headers.append(("Connection", "close"))
-
-        return h11.Response(status_code=reply.status, headers=headers)
+        return not last and kind is not FaultKind.CLOSE_AFTER_RESPONSE
 
     @staticmethod
     async def _send_truncated(
-        connection: _Connection, response: h11.Response, body: bytes, fault: Fault
+        connection: _Connection,
+        reply: Reply,
+        body: bytes,
+        fault: Fault,
+        *,
+        close: bool,
     ) -> None:
         sent = len(body) // 2 if fault.sent_bytes is None else fault.sent_bytes
         sent = max(min(sent, len(body) - 1), 0)
-        connection.send(response, h11.Data(data=body[:sent]))
+        connection.send_head(reply, close=close)
+        connection.send_data(body[:sent])
         await connection.writer.drain()
 
     @staticmethod
     async def _send_dripped(
-        connection: _Connection, response: h11.Response, body: bytes, fault: Fault
+        connection: _Connection,
+        reply: Reply,
+        body: bytes,
+        fault: Fault,
+        *,
+        close: bool,
     ) -> None:
-        connection.send(response)
+        connection.send_head(reply, close=close)
         await connection.writer.drain()
         for start in range(0, len(body), fault.chunk_size):
             await asyncio.sleep(fault.interval)
-            connection.send(h11.Data(data=body[start : start + fault.chunk_size]))
+            connection.send_data(body[start : start + fault.chunk_size])
             await connection.writer.drain()
-        connection.send(h11.EndOfMessage())
+        connection.send_end()
         await connection.writer.drain()
