@@ -802,9 +802,32 @@ class TestDirectory:
         assert {"ERR": 0, "DESC": "OK", "EXTENSIONS": []} == json.loads(response.body)
 
     def test_from_wire_requires_sip(self):
-        """A wire record without SIP cannot become an extension."""
-        with pytest.raises(KeyError):
+        """A wire record without SIP is a ValueError that names the key."""
+        with pytest.raises(ValueError, match="no 'SIP' key") as caught:
             DirectoryExtension.from_wire({"Name": "x"})
+
+        assert not isinstance(caught.value, KeyError)
+        assert "keys given: Name" in str(caught.value)
+
+    def test_from_wire_defaults(self):
+        """Every key but SIP is optional and defaults to an empty string."""
+        extension = DirectoryExtension.from_wire({"SIP": 1001})
+
+        assert DirectoryExtension("1001", "", "", "", "") == extension
+
+    def test_add_department_without_names(self):
+        """add_department takes extension mappings that lack Name."""
+        directory = Directory()
+
+        department = directory.add_department(
+            SALES, account_id=1, account_name="a", extensions=[{"SIP": "100"}]
+        )
+
+        assert ("100",) == tuple(e.sip for e in department.extensions)
+        with pytest.raises(ValueError, match="no 'SIP' key"):
+            directory.add_department(
+                SUPPORT, account_id=2, account_name="b", extensions=[{"Name": "x"}]
+            )
 
 
 def test_all_sorted_and_complete():

@@ -42,14 +42,14 @@ class DirectoryExtension:
     Attributes:
         sip: The SIP user name, unique within a directory built by
             :func:`sample_organization`.
-        name: The display name of the extension.
+        name: The display name of the extension; empty when it has none.
         speed_dial: The short internal number.
         user_name: The name of the user the extension is assigned to.
         user_email: That user's e-mail address.
     """
 
     sip: str
-    name: str
+    name: str = ""
     speed_dial: str = ""
     user_name: str = ""
     user_email: str = ""
@@ -59,17 +59,25 @@ class DirectoryExtension:
         """Build an extension from a wire record such as ``{"SIP": ...}``.
 
         Args:
-            record: A mapping with the keys ``SIP`` and ``Name`` and,
-                optionally, ``SpeedDial``, ``UserName`` and ``UserEmail``.
-                Other keys, ``AccountID`` and ``AccountName`` included, are
-                ignored.
+            record: A mapping with the key ``SIP`` and, optionally, ``Name``,
+                ``SpeedDial``, ``UserName`` and ``UserEmail``, which default
+                to empty strings. Other keys, ``AccountID`` and
+                ``AccountName`` included, are ignored.
 
         Raises:
-            KeyError: ``SIP`` or ``Name`` is missing.
+            ValueError: ``SIP`` is missing.
         """
+        if "SIP" not in record:
+            keys = ", ".join(sorted(map(str, record))) or "none"
+            msg = (
+                f"extension record has no 'SIP' key (keys given: {keys}); "
+                "every extension needs its SIP user name"
+            )
+            raise ValueError(msg)
+
         return cls(
             sip=str(record["SIP"]),
-            name=str(record["Name"]),
+            name=str(record.get("Name", "")),
             speed_dial=str(record.get("SpeedDial", "")),
             user_name=str(record.get("UserName", "")),
             user_email=str(record.get("UserEmail", "")),
@@ -216,7 +224,8 @@ class Directory:
             The new department.
 
         Raises:
-            ValueError: The code has an invalid format or is already used.
+            ValueError: The code has an invalid format or is already used, or
+                an extension mapping has no ``SIP``.
         """
         department = Department(
             code=code,
