@@ -6,7 +6,10 @@ Usage::
 
 ``codes.txt`` has one ``label=code`` a line (a bare code is labelled by its
 fingerprint); blank lines and lines starting with ``#`` are skipped. The
-requests go to ``VOICENTER_BASE_URL``, or to Voicenter when it is unset.
+file is read by `voicenter_async.read_codes`, the parser of the
+``voicenter-async`` command line, so a label given to two different codes or
+a line without a code is reported and nothing is dropped. The requests go to
+``VOICENTER_BASE_URL``, or to Voicenter when it is unset or empty.
 
 Without a codes file the script starts the local emulator on 127.0.0.1,
 writes the made-up departments' codes to a temporary codes file and reads
@@ -15,7 +18,8 @@ that, so it runs anywhere and sends nothing over the network.
 The CSV starts with a byte order mark, so that Excel reads the Hebrew
 names as UTF-8. It has one row per extension and department, with the
 department's label in the first column. The exit status is 0 when every
-department was fetched and 1 otherwise.
+department was fetched, 1 when any failed or all came back empty (which
+usually means wrong codes), and 2 when the codes file is invalid.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from voicenter_async import DEFAULT_BASE_URL, Roster, VoicenterSession, code_fingerprint
+from voicenter_async import (
+    DEFAULT_BASE_URL,
+    CodesInputError,
+    Roster,
+    VoicenterSession,
+    read_codes,
+)
 from voicenter_async.testing import VoicenterEmulator, sample_organization
 
 COLUMNS = (
@@ -42,21 +52,6 @@ COLUMNS = (
     "user_name",
     "user_email",
 )
-
-
-def read_codes(path: Path) -> dict[str, str]:
-    """Read ``label=code`` lines into a mapping of label to code."""
-    codes = {}
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        label, separator, code = text.partition("=")
-        if not separator:
-            label, code = "", label
-        codes[label.strip() or code_fingerprint(code.strip())] = code.strip()
-
-    return codes
 
 
 def write_csv(roster: Roster, path: Path) -> int:
@@ -76,7 +71,11 @@ def write_csv(roster: Roster, path: Path) -> int:
 
 async def fetch_to_csv(codes_path: Path, output: Path, base_url: str) -> int:
     """Fetch the departments of ``codes_path`` and write ``output``."""
-    codes = read_codes(codes_path)
+    try:
+        codes = read_codes(codes_path)
+    except CodesInputError as exc:
+        print(f"invalid codes file: {exc}", file=sys.stderr)
+        return 2
     async with VoicenterSession(base_url=base_url) as session:
         roster = await session.fetch_departments(codes)
 
@@ -84,8 +83,16 @@ async def fetch_to_csv(codes_path: Path, output: Path, base_url: str) -> int:
     print(f"wrote {rows} rows from {len(roster.departments)} departments to {output}")
     for department in roster.failures:
         print(f"failed: {department.label}: {department.error}", file=sys.stderr)
+    if not roster.ok:
+        return 1
+    if len(roster.empty_departments) == len(roster.departments):
+        print(
+            "every department came back empty, which usually means wrong codes",
+            file=sys.stderr,
+        )
+        return 1
 
-    return 0 if roster.ok else 1
+    return 0
 
 
 async def fetch_from_emulator(output: Path) -> int:

@@ -6,6 +6,10 @@ Configure real departments in the environment::
     export VOICENTER_BASE_URL=https://monitor.voicenter.co.il   # optional
     python examples/quickstart.py
 
+Entries starting with ``#`` are skipped. A label given to two different
+codes, or an entry without a code after ``=``, stops the script with a
+message that names the entry by its position and never shows a code.
+
 Without ``VOICENTER_CODES`` the script starts the local emulator on
 127.0.0.1 with five made-up departments, so it runs anywhere and sends
 nothing over the network.
@@ -16,24 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 
-from voicenter_async import DEFAULT_BASE_URL, VoicenterSession, code_fingerprint
+from voicenter_async import (
+    DEFAULT_BASE_URL,
+    CodesInputError,
+    VoicenterSession,
+    parse_codes,
+)
 from voicenter_async.testing import VoicenterEmulator, sample_organization
 
 
 def codes_from_environment() -> dict[str, str]:
-    """Read ``VOICENTER_CODES``: ``label=code`` or bare codes, comma-separated."""
-    codes = {}
-    raw = os.environ.get("VOICENTER_CODES", "").replace("\n", ",")
-    for item in raw.split(","):
-        label, separator, code = item.partition("=")
-        if not separator:
-            label, code = "", label
-        code = code.strip()
-        if code and not code.startswith("#"):
-            codes[label.strip() or code_fingerprint(code)] = code
+    """Read ``VOICENTER_CODES``: ``label=code`` or bare codes, comma-separated.
 
-    return codes
+    Raises:
+        CodesInputError: An entry is malformed or a label is reused.
+    """
+    text = os.environ.get("VOICENTER_CODES", "")
+
+    return parse_codes(text, source="VOICENTER_CODES", split_commas=True)
 
 
 async def start_emulator(
@@ -68,4 +74,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except CodesInputError as exc:
+        sys.exit(f"quickstart.py: {exc}")

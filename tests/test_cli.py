@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,16 +30,16 @@ from voicenter_async import (
 )
 from voicenter_async.__main__ import main
 from voicenter_async._cli import (
+    EXIT_ALL_EMPTY,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_PIPE_CLOSED,
     EXIT_USAGE,
-    _base_url,
     _sends_in_clear,
 )
-from voicenter_async._output import display_width, fit
+from voicenter_async._output import display_width, fit, printable
 from voicenter_async._progress import Progress
 from voicenter_async.testing import (
     Directory,
@@ -278,6 +280,38 @@ class TestExitStatus:
         assert EXIT_OK == status
         assert "departments: 6 (5 ok, 1 empty, 0 failed)" in err
         assert re.search(r"empty: +typo \(also again\) \(", err)
+        assert "every department came back empty" not in err
+
+    def test_all_empty(self, capsys, server, tmp_path):
+        """Every department empty: status 4, a warning, labels capped at 20."""
+        path = tmp_path / "codes.txt"
+        lines = [f"d{i}=Unknown{i:08d}" for i in range(25)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        empty_line = next(
+            line for line in err.splitlines() if line.startswith("empty:")
+        )
+        assert EXIT_ALL_EMPTY == status
+        assert "departments: 25 (0 ok, 25 empty, 0 failed)" in err
+        assert "every department came back empty" in err
+        assert "d0, d1, " in empty_line
+        assert "d19 and 5 more (" in empty_line
+        assert "d20" not in empty_line
+        for i in range(25):
+            assert f"Unknown{i:08d}" not in err
+
+    def test_empty_and_failed(self, capsys, server, tmp_path):
+        """Failures take precedence over empty departments in the status."""
+        server.add_fault(Fault.status(500), code=SENTINEL)
+        path = tmp_path / "codes.txt"
+        path.write_text(f"s={SENTINEL}\ntypo={UNKNOWN}\n", encoding="utf-8")
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_PARTIAL == status
+        assert "every department came back empty" not in err
 
     @pytest.mark.parametrize(
         "argv",
@@ -333,7 +367,7 @@ class TestExitStatus:
 
         _, err = capsys.readouterr()
         assert EXIT_USAGE == status
-        assert "VOICENTER_BASE_URL: invalid base URL" in err
+        assert "invalid VOICENTER_BASE_URL 'ftp://example.invalid'" in err
 
     def test_codes_not_utf8(self, capsys, monkeypatch, tmp_path):
         """Codes that are not UTF-8, in a file or on stdin, are usage errors."""
@@ -377,7 +411,13 @@ class TestExitStatus:
 
         out, _ = capsys.readouterr()
         assert EXIT_OK == status
-        for line in ("0    every", "1    some", "2    invalid", "3    every"):
+        for line in (
+            "0    every",
+            "1    some",
+            "2    invalid",
+            "3    every",
+            "4    no department failed but every one came back empty",
+        ):
             assert line in out
         assert "default: 10" in out
 
@@ -681,6 +721,35 @@ class TestSubprocess:
         assert b"Traceback" not in result.stderr
         assert SENTINEL.encode() not in result.stdout + result.stderr
 
+    @pytest.mark.parametrize(
+        "fault",
+        [Fault.status(429, retry_after=0), Fault.reset()],
+        ids=["429", "reset"],
+    )
+    def test_retries_not_logged_twice(self, server, fault):
+        """A retry leaves no stray stamina line, and -v reports it once."""
+        env = {
+            "VOICENTER_CODES": f"s={SENTINEL}",
+            "VOICENTER_BASE_URL": server.base_url,
+        }
+        summary = re.compile(
+            r"(departments|extensions|elapsed|retries): +|voicenter-async: warning: "
+        )
+
+        server.add_fault(fault, code=SENTINEL, times=1)
+        quiet = self.run(server, "fetch", "--format", "csv", env=env)
+        server.add_fault(fault, code=SENTINEL, times=1)
+        verbose = self.run(server, "fetch", "--format", "csv", "-v", env=env)
+
+        quiet_lines = quiet.stderr.decode("utf-8").splitlines()
+        verbose_err = verbose.stderr.decode("utf-8")
+        assert EXIT_OK == quiet.returncode
+        assert EXIT_OK == verbose.returncode
+        assert [line for line in quiet_lines if not summary.match(line)] == []
+        assert any(line.startswith("retries:     1 (") for line in quiet_lines)
+        assert "stamina" not in verbose_err
+        assert 1 == verbose_err.count("; retrying in ")
+
     def test_demo(self, server):
         """The demo runs as a process and exits 0."""
         result = self.run(server, "demo", "--departments", "12")
@@ -747,9 +816,431 @@ class TestUnits:
         """Only plain http to a host other than this machine is flagged."""
         assert expected == _sends_in_clear(url)
 
-    def test_default_base_url(self):
-        """An empty base URL, as from an unset variable, is Voicenter's."""
-        assert DEFAULT_BASE_URL == _base_url("")
+
+class TestMalformedEntries:
+    """Entries that would show a code as a label are usage errors."""
+
+    @pytest.mark.parametrize(
+        "entry",
+        [
+            f"{SENTINEL}=",
+            f"{SENTINEL}=sales",
+            f"{SENTINEL} = sales team",
+            f"{SENTINEL}=ab\x01cdefgh",
+            "sales=",
+            "=",
+        ],
+        ids=[
+            "empty-code",
+            "swapped",
+            "swapped-spaces",
+            "control",
+            "label-only",
+            "bare",
+        ],
+    )
+    def test_codes_file(self, capsys, server, tmp_path, entry):
+        """A malformed line is named by its place, and nothing is sent."""
+        path = tmp_path / "codes.txt"
+        path.write_text(f"# header\nok={UNKNOWN}\n{entry}\n", encoding="utf-8")
+
+        status, out, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_USAGE == status
+        assert "" == out
+        assert "error: line 3 of codes.txt " in err
+        assert "sales" not in err
+        assert 0 == server.stats.requests_served
+
+    def test_environment(self, capsys, monkeypatch, server):
+        """A swapped entry in VOICENTER_CODES is named by its position."""
+        monkeypatch.setenv("VOICENTER_CODES", f"ok={UNKNOWN},{SENTINEL}=sales")
+
+        status, _, err = check_run(
+            capsys, server, "fetch", "--base-url", server.base_url
+        )
+
+        assert EXIT_USAGE == status
+        assert "error: entry 2 of VOICENTER_CODES looks like code=label" in err
+        assert 0 == server.stats.requests_served
+
+    @pytest.mark.parametrize("value", [f"{SENTINEL}=", ""])
+    def test_code_option(self, capsys, server, value):
+        """An empty --code, or one with nothing after '=', is rejected."""
+        status, _, err = check_run(
+            capsys, server, "fetch", "--base-url", server.base_url, "--code", value
+        )
+
+        assert EXIT_USAGE == status
+        assert "error: --code 1 " in err
+        assert 0 == server.stats.requests_served
+
+    def test_word_label_with_code(self, capsys, server, tmp_path):
+        """A label with the shape of a code is kept when a code follows it."""
+        path = tmp_path / "codes.txt"
+        path.write_text(f"support2024={SENTINEL}\n", encoding="utf-8")
+
+        status, out, _ = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_OK == status
+        assert ["support2024"] == [d["label"] for d in json.loads(out)["departments"]]
+
+    def test_reused_code_shaped_label(self, capsys, server, tmp_path):
+        """A reused label with the shape of a code is not quoted in the error."""
+        path = tmp_path / "codes.txt"
+        path.write_text(
+            f"support2024={SENTINEL}\nsupport2024={UNKNOWN}\n", encoding="utf-8"
+        )
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_USAGE == status
+        assert "the same label is given to two different codes" in err
+        assert "support2024" not in err
+
+
+class TestNoEchoedInput:
+    """Values with the shape of a code are never quoted in usage errors."""
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["fetch", "--format", SENTINEL],
+            ["fetch", "--method", SENTINEL],
+            ["fetch", "--concurrency", SENTINEL],
+            ["fetch", "--timeout", SENTINEL],
+            ["fetch", "--retries", SENTINEL],
+            ["fetch", "--deadline", SENTINEL],
+            ["demo", "--seed", SENTINEL],
+            ["demo", "--departments", "12345678"],
+            [SENTINEL],
+        ],
+        ids=[
+            "format",
+            "method",
+            "concurrency",
+            "timeout",
+            "retries",
+            "deadline",
+            "seed",
+            "departments",
+            "command",
+        ],
+    )
+    def test_option_values(self, capsys, server, argv):
+        """argparse's own messages and the option checks both hide the value."""
+        status, _, err = check_run(capsys, server, *argv)
+
+        assert EXIT_USAGE == status
+        assert "error:" in err
+        assert "12345678" not in err
+
+    def test_other_values_quoted(self, capsys):
+        """A value that cannot be a code is still shown, to help fix it."""
+        status = main(["fetch", "--format", "xml", "--concurrency", "1"])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "invalid choice: 'xml'" in err
+
+    def test_codes_file_named_like_code(self, capsys, server, tmp_path, monkeypatch):
+        """A code passed as --codes-file is not echoed when it cannot be read."""
+        monkeypatch.chdir(tmp_path)
+
+        status, _, err = check_run(capsys, server, "fetch", "--codes-file", SENTINEL)
+
+        assert EXIT_USAGE == status
+        assert "cannot read codes file (name not shown" in err
+
+    @pytest.mark.parametrize(
+        "url",
+        [SENTINEL, f"http://127.0.0.1:9/?code={SENTINEL}"],
+        ids=["bare", "query"],
+    )
+    def test_base_url(self, capsys, server, url):
+        """A code inside or instead of the base URL is masked."""
+        status, _, err = check_run(capsys, server, "fetch", "--base-url", url)
+
+        assert EXIT_USAGE == status
+        assert "invalid --base-url" in err
+
+    def test_control_characters(self, capsys, tmp_path):
+        """Terminal escapes in a message are removed, line breaks become spaces."""
+        path = tmp_path / "codes\x1b[2J\nfile.txt"
+
+        status = main(["fetch", "--codes-file", str(path)])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "\x1b" not in err
+        assert "codes[2J file.txt" in err
+        assert 1 == len(err.splitlines())
+
+
+class TestBaseUrl:
+    def test_empty_option(self, capsys, monkeypatch):
+        """--base-url '' is a usage error, not Voicenter's production host."""
+        monkeypatch.setenv("VOICENTER_CODES", f"s={SENTINEL}")
+
+        status = main(["fetch", "--base-url", ""])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert (
+            "error: invalid --base-url '': expected http:// or https:// and a host"
+            in err
+        )
+
+    @pytest.mark.parametrize(
+        ("url", "reason"),
+        [
+            ("example.com", "expected http:// or https://"),
+            ("ftp://example.com", "expected http:// or https://"),
+            ("https://", "expected http:// or https://"),
+            ("http:///path", "expected http:// or https://"),
+            ("http://a:b:c", "Invalid port"),
+            ("http://example.com:0", "the port must be 1 to 65535"),
+            ("http://example.com:65536", "the port must be 1 to 65535"),
+            ("http://example.com:-1", "the port must be 1 to 65535"),
+            ("http://exa%20mple.com", "the host name is invalid"),
+            ("http://example.com/?a=1", "remove the query and fragment"),
+            ("http://example.com/#top", "remove the query and fragment"),
+            ("http://example.com\t/", "non-printable"),
+        ],
+    )
+    def test_invalid(self, capsys, monkeypatch, url, reason):
+        """Each part of the URL is checked before any code is read or sent."""
+        stdin = io.StringIO(f"s={SENTINEL}\n")
+        monkeypatch.setattr(sys, "stdin", stdin)
+
+        status = main(["fetch", "--base-url", url])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert "error: invalid --base-url " in err
+        assert reason in err
+        assert 0 == stdin.tell()
+
+    @pytest.fixture(name="captured")
+    def _captured(self, monkeypatch):
+        """Replace run_fetch with a stub that records its settings."""
+        settings = []
+
+        async def run_fetch(_codes, fetch_settings, _console, **_kwargs):
+            settings.append(fetch_settings)
+            return EXIT_OK
+
+        monkeypatch.setattr(_cli, "run_fetch", run_fetch)
+        monkeypatch.setenv("VOICENTER_CODES", f"s={SENTINEL}")
+        return settings
+
+    def test_empty_environment(self, captured, monkeypatch):
+        """An empty VOICENTER_BASE_URL counts as unset."""
+        monkeypatch.setenv("VOICENTER_BASE_URL", "")
+
+        status = main(["fetch"])
+
+        assert EXIT_OK == status
+        assert DEFAULT_BASE_URL == captured[0].base_url
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://127.0.0.1:8080",
+            "https://example.com:443/prefix/",
+            "http://[::1]:65535",
+            "https://מכירות.example",
+        ],
+    )
+    def test_valid(self, captured, url):
+        """Ports, IPv6 hosts, paths and international names are accepted."""
+        status = main(["fetch", "--base-url", url])
+
+        assert EXIT_OK == status
+        assert url == captured[0].base_url
+
+    def test_plain_http_warning_names_origin(self, capsys, captured):
+        """The plain http warning shows scheme, host and port only."""
+        main(["fetch", "--base-url", "http://user:secret@voicenter.test:8080/api"])
+
+        err = capsys.readouterr().err
+        assert "warning: http://voicenter.test:8080 uses plain http" in err
+        assert "secret" not in err
+
+
+class TestRequestBounds:
+    def test_help(self, capsys):
+        """The help gives unit and default of every time and retry option."""
+        main(["fetch", "--help"])
+
+        out = " ".join(capsys.readouterr().out.split())
+        assert "bounds each step, not the whole request" in out
+        assert "--request-deadline SECONDS" in out
+        assert "(default: 60)" in out
+        assert "--deadline SECONDS" in out
+        assert "(default: no limit)" in out
+        assert "--retries N" in out
+        assert "(default: 2)" in out
+
+    def test_request_deadline(self, capsys, server, tmp_path):
+        """--request-deadline ends a request whose body drips in slowly."""
+        server.add_fault(Fault.drip(chunk_size=1, interval=0.2), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        started = time.perf_counter()
+        status, _, err = check_run(
+            capsys,
+            server,
+            *fetch_args(server, path, "--timeout", "1", "--request-deadline", "0.5"),
+        )
+
+        assert EXIT_PARTIAL == status
+        assert time.perf_counter() - started < 5
+        assert re.search(r"failed: +sentinel: .*deadline", err)
+
+    def test_deadline(self, capsys, server, tmp_path):
+        """--deadline bounds the whole run, whatever each request allows."""
+        server.add_fault(Fault.latency(10), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        started = time.perf_counter()
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--deadline", "0.5")
+        )
+
+        assert EXIT_PARTIAL == status
+        assert time.perf_counter() - started < 5
+        assert "departments: 5 (4 ok, 0 empty, 1 failed)" in err
+        assert re.search(r"failed: +sentinel: .*deadline", err)
+
+    @pytest.mark.parametrize(("retries", "attempts"), [("0", 1), ("3", 4)])
+    def test_retries(self, capsys, server, tmp_path, retries, attempts):
+        """--retries sets how often a transient failure is sent again."""
+        server.add_fault(Fault.status(503), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--retries", retries)
+        )
+
+        sent = [
+            r
+            for r in server.stats.requests
+            if r.fingerprint == code_fingerprint(SENTINEL)
+        ]
+        assert EXIT_PARTIAL == status
+        assert attempts == len(sent)
+        if attempts > 1:
+            assert f"retries:     {attempts - 1} ({attempts - 1} http_503)" in err
+        else:
+            assert "retries:" not in err
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["--retries", "-1"],
+            ["--retries", "1.5"],
+            ["--deadline", "0"],
+            ["--deadline", "inf"],
+            ["--request-deadline", "soon"],
+            ["--request-deadline", "-2"],
+        ],
+    )
+    def test_invalid(self, capsys, argv):
+        """Negative, zero or non-numeric bounds are usage errors."""
+        status = main(["fetch", *argv])
+
+        _, err = capsys.readouterr()
+        assert EXIT_USAGE == status
+        assert f"argument {argv[0]}: expected " in err
+
+
+class TestLogging:
+    def test_verbose_before_command(self, capsys, server):
+        """-v is accepted before the subcommand as well as after it."""
+        for argv in (["-v", "fetch"], ["fetch", "-v"]):
+            status, _, err = check_run(
+                capsys,
+                server,
+                *argv,
+                "--base-url",
+                server.base_url,
+                "--code",
+                f"s={SENTINEL}",
+            )
+
+            assert EXIT_OK == status
+            assert "DEBUG voicenter_async: GetExtensions s POST: HTTP 200" in err
+
+    def test_quiet_by_default(self, capsys, server):
+        """Without -v, no log record reaches stderr."""
+        server.add_fault(Fault.status(429, retry_after=0), code=SENTINEL, times=1)
+
+        status, _, err = check_run(
+            capsys,
+            server,
+            "fetch",
+            "--base-url",
+            server.base_url,
+            "--code",
+            f"s={SENTINEL}",
+        )
+
+        assert EXIT_OK == status
+        assert "voicenter_async" not in err
+        assert "retries:     1 (1 http_429)" in err
+
+    def test_loggers_restored(self, capsys, server):
+        """The command leaves every logger as it found it."""
+        loggers = [logging.getLogger(n) for n in ("", "voicenter_async", "stamina")]
+        before = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+
+        check_run(
+            capsys,
+            server,
+            "-v",
+            "fetch",
+            "--base-url",
+            server.base_url,
+            "--code",
+            f"s={SENTINEL}",
+        )
+
+        after = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+        assert before == after
+
+
+class TestPrintable:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("<!DOCTYPE html>\n<html>", "<!DOCTYPE html> <html>"),
+            ("a \r\n\t  b", "a b"),
+            ("a\u2028b\x85c", "a b c"),
+            ("red \x1b[31malert\x1b[0m", "red [31malert[0m"),
+            ("nul\x00 and bell\x07", "nul and bell"),
+            ("not decoded: \ufffd", "not decoded: \ufffd"),
+            ("two  spaces", "two  spaces"),
+            ("דָּנָה כֹּהֵן", "דָּנָה כֹּהֵן"),
+        ],
+    )
+    def test_units(self, text, expected):
+        """Whitespace controls become one space, other controls are removed."""
+        assert expected == printable(text)
+
+    def test_body_excerpt(self, capsys, server, tmp_path):
+        """A multi-line HTML body is shown on one line without U+FFFD."""
+        server.add_fault(
+            Fault.html(b"<!DOCTYPE html>\n<html>\r\n\t<body>down</body></html>\n"),
+            code=SENTINEL,
+        )
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(capsys, server, *fetch_args(server, path))
+
+        assert EXIT_PARTIAL == status
+        assert "<!DOCTYPE html> <html> <body>down</body>" in err
+        assert "\ufffd" not in err
 
 
 class _Terminal(io.StringIO):

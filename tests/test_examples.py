@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from voicenter_async import CodesInputError
 from voicenter_async.testing import Directory, Fault, VoicenterEmulator
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -66,6 +67,37 @@ class TestQuickstart:
         for department in (first, second, third):
             assert department.code not in out
 
+    async def test_label_clash(self, monkeypatch, voicenter_directory: Directory):
+        """A label given to two codes stops the script instead of dropping one."""
+        first, second = list(voicenter_directory)[:2]
+        monkeypatch.setenv("VOICENTER_CODES", f"a={first.code},a={second.code}")
+        monkeypatch.setenv("VOICENTER_BASE_URL", "http://127.0.0.1:9")
+
+        with pytest.raises(CodesInputError) as caught:
+            await load("quickstart.py").main()
+
+        message = str(caught.value)
+        assert "entry 1 of VOICENTER_CODES and entry 2 of VOICENTER_CODES" in message
+        assert first.code not in message
+        assert second.code not in message
+
+    async def test_comment_entries_skipped(
+        self,
+        capsys,
+        monkeypatch,
+        voicenter_emulator: VoicenterEmulator,
+        voicenter_directory: Directory,
+    ):
+        """An entry starting with '#' is a comment, as in the command line."""
+        first, second = list(voicenter_directory)[:2]
+        monkeypatch.setenv("VOICENTER_CODES", f"a={first.code},#b={second.code}")
+        monkeypatch.setenv("VOICENTER_BASE_URL", voicenter_emulator.base_url)
+
+        await load("quickstart.py").main()
+
+        assert "10 extensions from 1 departments" in capsys.readouterr().out
+        assert 1 == voicenter_emulator.stats.requests_served
+
 
 class TestBulkToCsv:
     async def test_without_codes_file(self, capsys, tmp_path):
@@ -111,3 +143,54 @@ class TestBulkToCsv:
         assert "failed: broken:" in captured.err
         assert first.code not in captured.out + captured.err
         assert second.code not in captured.out + captured.err
+
+    @pytest.mark.parametrize(
+        ("lines", "reason"),
+        [
+            (["sales={first}", "sales={second}"], "label sales is given to two"),
+            (["{first}="], "line 1 of codes.txt has no code after '='"),
+            (["{first}=sales"], "line 1 of codes.txt looks like code=label"),
+        ],
+        ids=["clash", "empty-code", "swapped"],
+    )
+    async def test_invalid_codes_file(
+        self,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        voicenter_emulator: VoicenterEmulator,
+        voicenter_directory: Directory,
+        lines,
+        reason,
+    ):
+        """A codes file the command line rejects gives status 2 and no CSV."""
+        first, second = list(voicenter_directory)[:2]
+        codes = tmp_path / "codes.txt"
+        text = "\n".join(lines).format(first=first.code, second=second.code)
+        codes.write_text(text + "\n", encoding="utf-8")
+        output = tmp_path / "out.csv"
+        monkeypatch.setenv("VOICENTER_BASE_URL", voicenter_emulator.base_url)
+
+        status = await load("bulk_to_csv.py").main([str(codes), "-o", str(output)])
+
+        captured = capsys.readouterr()
+        assert 2 == status
+        assert reason in captured.err
+        assert not output.exists()
+        assert 0 == voicenter_emulator.stats.requests_served
+        for department in (first, second):
+            assert department.code not in captured.out + captured.err
+
+    async def test_all_empty(
+        self, capsys, monkeypatch, tmp_path, voicenter_emulator: VoicenterEmulator
+    ):
+        """Codes that all come back empty give status 1 and a hint."""
+        codes = tmp_path / "codes.txt"
+        codes.write_text("a=Unknown00000001\nb=Unknown00000002\n", encoding="utf-8")
+        output = tmp_path / "out.csv"
+        monkeypatch.setenv("VOICENTER_BASE_URL", voicenter_emulator.base_url)
+
+        status = await load("bulk_to_csv.py").main([str(codes), "-o", str(output)])
+
+        assert 1 == status
+        assert "every department came back empty" in capsys.readouterr().err

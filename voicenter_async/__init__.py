@@ -2,9 +2,11 @@
 
 One `VoicenterSession` owns one pooled `httpx.AsyncClient`, fetches the
 extensions of one department code or of many codes at once, and returns typed
-`attrs` records.
+`attrs` records. `parse_codes` and `read_codes` read lists of ``label=code``
+entries in the format of the command line's codes files.
 """
 
+from ._codes import CodesInputError, parse_codes, read_codes
 from ._errors import (
     APIError,
     DepartmentsFailedError,
@@ -30,6 +32,7 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_BASE_URL",
     "APIError",
+    "CodesInputError",
     "DepartmentResult",
     "DepartmentsFailedError",
     "Extension",
@@ -54,4 +57,6 @@ __all__ = [
     "VoicenterWarning",
     "__version__",
     "code_fingerprint",
+    "parse_codes",
+    "read_codes",
 ]

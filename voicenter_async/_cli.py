@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -26,22 +27,26 @@ from ._codes import (
     ENV_CODES,
     CodeEntry,
     CodesInputError,
+    looks_like_code,
     merge_entries,
     parse_entry,
     parse_env_codes,
+    quote_input,
     read_codes_file,
     read_stream,
 )
 from ._http import Method
 from ._models import Roster
-from ._output import FORMATS, summary_lines, write_roster
+from ._output import FORMATS, printable, summary_lines, write_roster
 from ._progress import Progress
 from ._secrets import mask_text
-from ._session import DEFAULT_BASE_URL, VoicenterSession
+from ._session import DEFAULT_BASE_URL, DEFAULT_REQUEST_DEADLINE, VoicenterSession
+from ._stats import SessionStats
 from ._version import __version__
 from .testing import Fault, VoicenterEmulator, sample_organization
 
 __all__ = [
+    "EXIT_ALL_EMPTY",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -61,12 +66,14 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
+EXIT_ALL_EMPTY = 4
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141
 
 ENV_BASE_URL = "VOICENTER_BASE_URL"
 DEFAULT_CONCURRENCY = 10
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 2
 
 DEMO_DEPARTMENTS = 40
 DEMO_MAX_DEPARTMENTS = 10_000
@@ -80,6 +87,8 @@ exit status:
   {EXIT_PARTIAL}    some departments failed; the others are in the output
   {EXIT_USAGE}    invalid options, or the codes could not be read
   {EXIT_FAILED}    every department failed, or the run stopped on an unexpected error
+  {EXIT_ALL_EMPTY}    no department failed but every one came back empty, which usually
+       means wrong codes, since the service returns an empty list for those
   {EXIT_INTERRUPTED}  interrupted with Ctrl-C
   {EXIT_PIPE_CLOSED}  stdout was closed before the output was written (as by 'head')
 """
@@ -119,6 +128,10 @@ class FetchSettings:
         concurrency: Requests in flight at once, also the pool size.
         timeout: Seconds for connecting, each read and write, and waiting
             for a pooled connection.
+        request_deadline: Seconds one department's request may take, every
+            attempt and backoff included.
+        deadline: Seconds the whole fan-out may take, or None for no limit.
+        max_retries: Retries of a transient failure after the first attempt.
         show_all: ``showAll`` for every request.
         output_format: One of `FORMATS`.
     """
@@ -127,6 +140,9 @@ class FetchSettings:
     method: Method = "POST"
     concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = DEFAULT_TIMEOUT
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE
+    deadline: float | None = None
+    max_retries: int = DEFAULT_RETRIES
     show_all: bool = False
     output_format: str = "json"
 
@@ -140,12 +156,12 @@ class Console:
     progress: bool
 
     def warn(self, message: str) -> None:
-        """Write a warning line on stderr."""
-        self.stderr.write(f"{PROG}: warning: {message}\n")
+        """Write a warning line on stderr, without control characters."""
+        self.stderr.write(f"{PROG}: warning: {printable(message)}\n")
 
     def error(self, message: str) -> None:
-        """Write an error line on stderr."""
-        self.stderr.write(f"{PROG}: error: {message}\n")
+        """Write an error line on stderr, without control characters."""
+        self.stderr.write(f"{PROG}: error: {printable(message)}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=_is_terminal(stderr) and not args.verbose,
     )
     command: Callable[[argparse.Namespace, Console], int] = args.command_function
-    with _library_logging(stderr, verbose=args.verbose):
+    with _cli_logging(stderr, verbose=args.verbose):
         try:
             return command(args, console)
         except KeyboardInterrupt:
@@ -196,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
+    _add_verbose_option(parser, default=False)
     commands = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", required=True
     )
@@ -250,14 +267,23 @@ def _common_options() -> _Parser:
             f"connections (default: {DEFAULT_CONCURRENCY})"
         ),
     )
-    common.add_argument(
+    # A subcommand's default would overwrite a -v given before the
+    # subcommand, so here the option sets the value only when it is given.
+    _add_verbose_option(common, default=argparse.SUPPRESS)
+
+    return common
+
+
+def _add_verbose_option(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="log every request of the library on stderr, in place of progress",
+        default=default,
+        help=(
+            "log every request and retry of the library on stderr, in place of progress"
+        ),
     )
-
-    return common
 
 
 def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -296,18 +322,54 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=(
-            "seconds allowed for connecting, for each read and write, and for "
-            f"waiting for a pooled connection (default: {DEFAULT_TIMEOUT:g})"
+            "seconds allowed for connecting, for each single read and write, "
+            "and for waiting for a pooled connection; this bounds each step, "
+            "not the whole request, so see --request-deadline "
+            f"(default: {DEFAULT_TIMEOUT:g})"
+        ),
+    )
+    parser.add_argument(
+        "--request-deadline",
+        type=_positive_float,
+        default=DEFAULT_REQUEST_DEADLINE,
+        metavar="SECONDS",
+        help=(
+            "seconds one department's request may take in total, every "
+            "attempt, backoff and slow body included "
+            f"(default: {DEFAULT_REQUEST_DEADLINE:g})"
+        ),
+    )
+    parser.add_argument(
+        "--deadline",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "seconds the whole run may take for all departments together; "
+            "departments not finished by then fail with a timeout "
+            "(default: no limit)"
+        ),
+    )
+    parser.add_argument(
+        "--retries",
+        dest="max_retries",
+        type=_retries,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help=(
+            "retries of a connection error, timeout or HTTP 429, 502, 503 or "
+            f"504 after the first attempt; 0 turns retrying off "
+            f"(default: {DEFAULT_RETRIES})"
         ),
     )
     parser.add_argument(
         "--base-url",
-        type=_base_url,
         default=None,
         metavar="URL",
         help=(
-            f"scheme and host of the service (default: ${ENV_BASE_URL} when "
-            f"set, otherwise {DEFAULT_BASE_URL})"
+            "http:// or https:// URL of the service: scheme, host and an "
+            f"optional port and path (default: ${ENV_BASE_URL} when set and "
+            f"not empty, otherwise {DEFAULT_BASE_URL})"
         ),
     )
     parser.add_argument(
@@ -341,6 +403,9 @@ def _add_demo_options(parser: argparse.ArgumentParser) -> None:
 
 def _fetch_command(args: argparse.Namespace, console: Console) -> int:
     try:
+        # The base URL is checked first, so that a mistake there does not
+        # consume codes piped on stdin.
+        base_url = _chosen_base_url(args.base_url, os.environ)
         codes = gather_codes(
             codes_files=args.codes_files,
             command_line_codes=args.codes,
@@ -348,21 +413,23 @@ def _fetch_command(args: argparse.Namespace, console: Console) -> int:
             stdin=sys.stdin,
             console=console,
         )
-        base_url = args.base_url or _env_base_url(os.environ)
-    except (CodesInputError, UsageError, argparse.ArgumentTypeError) as exc:
+    except (CodesInputError, UsageError) as exc:
         console.error(str(exc))
         return EXIT_USAGE
 
     if _sends_in_clear(base_url):
         console.warn(
-            f"{base_url} uses plain http, so department codes cross the network "
-            "unencrypted; use https"
+            f"{_origin(base_url)} uses plain http, so department codes cross "
+            "the network unencrypted; use https"
         )
     settings = FetchSettings(
         base_url=base_url,
         method=args.method,
         concurrency=args.concurrency,
         timeout=args.timeout,
+        request_deadline=args.request_deadline,
+        deadline=args.deadline,
+        max_retries=args.max_retries,
         show_all=args.show_all,
         output_format=_output_format(args.output_format, console.stdout),
     )
@@ -418,7 +485,8 @@ def gather_codes(
         A mapping of label to code, in input order.
 
     Raises:
-        CodesInputError: A file cannot be read, or a label is reused.
+        CodesInputError: A file cannot be read, an entry is malformed, or a
+            label is reused.
         UsageError: No source holds any code.
     """
     entries: list[CodeEntry] = []
@@ -433,7 +501,7 @@ def gather_codes(
             f"processes; use --codes-file, stdin or {ENV_CODES} instead"
         )
         entries += [
-            parse_entry(text, f"--code number {number}")
+            parse_entry(text, f"--code {number}")
             for number, text in enumerate(command_line_codes, start=1)
         ]
 
@@ -482,13 +550,13 @@ async def run_fetch(
     progress = Progress(console.stderr, len(codes), enabled=console.progress)
     started = time.perf_counter()
     try:
-        roster = await _fetch_roster(codes, settings, progress)
+        roster, stats = await _fetch_roster(codes, settings, progress)
     finally:
         progress.clear()
     elapsed = time.perf_counter() - started
 
     write_roster(roster, settings.output_format, console.stdout)
-    lines = summary_lines(roster, elapsed)
+    lines = summary_lines(roster, elapsed, retries=stats.retries)
     if extra_summary is not None:
         lines += extra_summary()
     console.stderr.write("".join(f"{line}\n" for line in lines))
@@ -499,34 +567,47 @@ async def run_fetch(
 
 async def _fetch_roster(
     codes: Mapping[str, str], settings: FetchSettings, progress: Progress
-) -> Roster:
+) -> tuple[Roster, SessionStats]:
     session = VoicenterSession(
         base_url=settings.base_url,
         method=settings.method,
         max_connections=settings.concurrency,
         concurrency=settings.concurrency,
         timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        request_deadline=settings.request_deadline,
     )
     async with session:
         progress.draw(force=True)
 
-        return await session.fetch_departments(
-            codes, show_all=settings.show_all, on_result=progress.on_result
+        roster = await session.fetch_departments(
+            codes,
+            show_all=settings.show_all,
+            deadline=settings.deadline,
+            on_result=progress.on_result,
         )
+
+        return roster, session.stats
 
 
 def exit_status(roster: Roster) -> int:
-    """Return `EXIT_OK`, `EXIT_PARTIAL` or `EXIT_FAILED` for a roster.
+    """Return the exit status for a roster.
 
-    A department that succeeded with no extension counts as a success.
+    `EXIT_OK` when no department failed and at least one has extensions,
+    `EXIT_PARTIAL` when some failed, `EXIT_FAILED` when all failed, and
+    `EXIT_ALL_EMPTY` when none failed but every one is empty. An empty
+    department next to ones with extensions counts as a success.
     """
     failed = len(roster.failures)
-    if not failed:
-        return EXIT_OK
-    if failed == len(roster.departments):
+    total = len(roster.departments)
+    if failed and failed == total:
         return EXIT_FAILED
+    if failed:
+        return EXIT_PARTIAL
+    if total and len(roster.empty_departments) == total:
+        return EXIT_ALL_EMPTY
 
-    return EXIT_PARTIAL
+    return EXIT_OK
 
 
 async def run_demo(
@@ -581,18 +662,31 @@ def _unique_labels(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose error messages never repeat argument values.
+    """An argument parser whose error messages never repeat a possible code.
 
-    argparse lists unrecognised arguments as given, and a code passed in the
-    wrong place would end up on stderr, so those values are masked.
+    argparse quotes unrecognised arguments, invalid choices and values it
+    cannot convert as given, and a code passed in the wrong place would end
+    up on stderr. Unrecognised arguments are always masked, and the other
+    values when they have the shape of a code.
     """
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {_mask_arguments(message)}\n")
+        masked = printable(_mask_quoted_values(_mask_arguments(message)))
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {masked}\n")
 
 
 _UNRECOGNIZED = "unrecognized arguments: "
+# The value argparse quotes in "invalid choice: 'x'" and "invalid int value: 'x'".
+_QUOTED_VALUE = re.compile(r"(invalid (?:choice|\w+ value): )('[^']*'|\"[^\"]*\")")
+
+
+def _mask_quoted_values(message: str) -> str:
+    def mask(match: re.Match[str]) -> str:
+        value = match[2][1:-1]
+        return match[1] + (quote_input(value) if looks_like_code(value) else match[2])
+
+    return _QUOTED_VALUE.sub(mask, message)
 
 
 def _mask_arguments(message: str) -> str:
@@ -612,13 +706,20 @@ def _mask_argument(token: str) -> str:
 
 
 def _positive_int(text: str) -> int:
+    return _whole_number(text, minimum=1)
+
+
+def _retries(text: str) -> int:
+    return _whole_number(text, minimum=0)
+
+
+def _whole_number(text: str, *, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        msg = f"expected a whole number of at least 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 1:
-        msg = f"expected a whole number of at least 1, got {value}"
+        value = None
+    if value is None or value < minimum:
+        msg = f"expected a whole number of at least {minimum}, got {quote_input(text)}"
         raise argparse.ArgumentTypeError(msg)
 
     return value
@@ -628,10 +729,10 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        msg = f"expected a number of seconds, got {text!r}"
+        msg = f"expected a number of seconds, got {quote_input(text)}"
         raise argparse.ArgumentTypeError(msg) from None
     if not 0 < value < float("inf"):
-        msg = f"expected a number of seconds above 0, got {text!r}"
+        msg = f"expected a number of seconds above 0, got {quote_input(text)}"
         raise argparse.ArgumentTypeError(msg)
 
     return value
@@ -640,36 +741,89 @@ def _positive_float(text: str) -> float:
 def _demo_departments(text: str) -> int:
     value = _positive_int(text)
     if value > DEMO_MAX_DEPARTMENTS:
-        msg = f"expected at most {DEMO_MAX_DEPARTMENTS} departments, got {value}"
+        msg = (
+            f"expected at most {DEMO_MAX_DEPARTMENTS} departments, got "
+            f"{quote_input(text)}"
+        )
         raise argparse.ArgumentTypeError(msg)
 
     return value
 
 
-def _base_url(text: str) -> str:
-    """Check a base URL; an empty string means `DEFAULT_BASE_URL`."""
-    if not text:
-        return DEFAULT_BASE_URL
+def _chosen_base_url(option: str | None, environ: Mapping[str, str]) -> str:
+    """Return the checked base URL from ``--base-url``, the environment or the default.
+
+    An empty ``--base-url`` is an error, because it usually comes from an
+    unset shell variable and must not select the production service. An
+    empty `VOICENTER_BASE_URL` counts as unset.
+
+    Raises:
+        UsageError: The chosen URL is invalid.
+    """
+    if option is not None:
+        return _check_base_url(option, "--base-url")
+    from_environment = environ.get(ENV_BASE_URL, "")
+    if from_environment:
+        return _check_base_url(from_environment, ENV_BASE_URL)
+
+    return DEFAULT_BASE_URL
+
+
+# A host name in its ASCII form; httpx turns international names to "xn--".
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _check_base_url(text: str, source: str) -> str:
+    """Return ``text`` if it is an http(s) URL with a host, or raise `UsageError`.
+
+    The port, when given, must be 1 to 65535, and a query or fragment is
+    rejected because the session appends its own path and parameters. The
+    message quotes the URL with any ``code=`` value masked, or not at all
+    when it has the shape of a code.
+    """
+    shown = quote_input(mask_text(text))
+    expected = "expected http:// or https:// and a host, as in https://example.com"
     try:
         url = httpx.URL(text)
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        msg = f"invalid base URL {text!r}: expected http:// or https:// and a host"
-        raise argparse.ArgumentTypeError(msg)
+    except httpx.InvalidURL as exc:
+        msg = f"invalid {source} {shown}: {mask_text(str(exc))}; {expected}"
+        raise UsageError(msg) from None
+    if url.scheme not in ("http", "https") or not url.host:
+        msg = f"invalid {source} {shown}: {expected}"
+        raise UsageError(msg)
+    host = url.raw_host.decode("ascii")
+    if not (_HOST_NAME.fullmatch(host) or _is_ip_address(host)):
+        msg = f"invalid {source} {shown}: the host name is invalid"
+        raise UsageError(msg)
+    if url.port is not None and not 1 <= url.port <= 65535:
+        msg = f"invalid {source} {shown}: the port must be 1 to 65535"
+        raise UsageError(msg)
     if url.query or url.fragment:
-        msg = f"invalid base URL {text!r}: give only scheme, host and port"
-        raise argparse.ArgumentTypeError(msg)
+        msg = (
+            f"invalid {source} {shown}: remove the query and fragment, since "
+            "the session adds its own path and parameters"
+        )
+        raise UsageError(msg)
 
     return text
 
 
-def _env_base_url(environ: Mapping[str, str]) -> str:
+def _is_ip_address(host: str) -> bool:
     try:
-        return _base_url(environ.get(ENV_BASE_URL, ""))
-    except argparse.ArgumentTypeError as exc:
-        msg = f"{ENV_BASE_URL}: {exc}"
-        raise UsageError(msg) from None
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+
+    return True
+
+
+def _origin(base_url: str) -> str:
+    """Return scheme, host and port of a URL, leaving out user info and path."""
+    url = httpx.URL(base_url)
+    port = "" if url.port is None else f":{url.port}"
+    host = f"[{url.host}]" if ":" in url.host else url.host
+
+    return f"{url.scheme}://{host}{port}"
 
 
 def _sends_in_clear(base_url: str) -> bool:
@@ -718,24 +872,56 @@ def _discard_stdout() -> None:
 
 
 @contextlib.contextmanager
-def _library_logging(stream: TextIO, *, verbose: bool) -> Iterator[None]:
-    """Route the library's log records for the length of a command.
+def _cli_logging(stream: TextIO, *, verbose: bool) -> Iterator[None]:
+    """Route every log record for the length of a command.
 
-    Without ``verbose`` they are dropped, because the summary reports every
-    failure and empty department once. With it, every record down to DEBUG
-    is written to ``stream``.
+    Without ``verbose`` nothing is logged, because the summary reports
+    every failure and empty department and counts the retries. A handler on
+    the root logger also keeps Python's last-resort handler from printing
+    bare messages of other libraries. With ``verbose``, the library's records
+    down to DEBUG and other libraries' warnings are written to ``stream`` in
+    one format. stamina's own record of each retry is dropped in both modes,
+    because the library logs every retry with the department's label.
     """
-    logger = logging.getLogger("voicenter_async")
     handler: logging.Handler
     if verbose:
         handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
         handler = logging.NullHandler()
+    library_level = logging.DEBUG if verbose else logging.WARNING
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            _routed("voicenter_async", handler, library_level, propagate=False)
+        )
+        stack.enter_context(
+            _routed("stamina", logging.NullHandler(), logging.WARNING, propagate=False)
+        )
+        stack.enter_context(_routed("", handler, logging.WARNING, propagate=True))
+        yield
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Format a record as one line without control characters.
+
+    Labels come from the user's input and bodies from the server, so either
+    could carry terminal escape sequences.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+@contextlib.contextmanager
+def _routed(
+    name: str, handler: logging.Handler, level: int, *, propagate: bool
+) -> Iterator[None]:
+    """Attach ``handler`` to a logger and set its level, then restore both."""
+    logger = logging.getLogger(name)
     saved = (logger.level, logger.propagate)
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logger.propagate = False
+    logger.setLevel(level)
+    logger.propagate = propagate
     try:
         yield
     finally:

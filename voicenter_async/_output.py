@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from ._models import DepartmentResult, Extension, Roster
@@ -20,6 +21,7 @@ __all__ = [
     "display_width",
     "extension_record",
     "fit",
+    "printable",
     "summary_lines",
     "write_roster",
 ]
@@ -49,8 +51,16 @@ TABLE_COLUMNS = (
 #: Widest a table cell may be, in terminal columns, before it is cut.
 MAX_CELL_WIDTH = 40
 
+#: Maximum number of labels the summary lists on one line before "and N more".
+MAX_SUMMARY_LABELS = 20
+
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
-_REPLACEMENT = "\N{REPLACEMENT CHARACTER}"
+# Control characters that break a line or move to a tab stop: C0 and C1
+# whitespace, plus the Unicode line and paragraph separators.
+_BREAKING_SPACE = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"
+_BREAKING_RUN = re.compile(
+    f"[ {_BREAKING_SPACE}]*[{_BREAKING_SPACE}][ {_BREAKING_SPACE}]*"
+)
 
 
 def extension_record(extension: Extension) -> dict[str, Any]:
@@ -166,10 +176,18 @@ def _table_cell(value: object) -> str:
 
 
 def printable(text: str) -> str:
-    """Replace control characters, which could move a terminal's cursor."""
-    return "".join(
-        _REPLACEMENT if unicodedata.category(ch) == "Cc" else ch for ch in text
+    """Return ``text`` fit for one line of a terminal.
+
+    A run of whitespace that contains a line break, tab or other whitespace
+    control character becomes one space. Every other control character is
+    removed, because escape sequences could move the cursor or recolour the
+    terminal. U+FFFD, the mark of undecodable bytes, is left as it is.
+    """
+    kept = "".join(
+        ch for ch in text if ch in _BREAKING_SPACE or unicodedata.category(ch) != "Cc"
     )
+
+    return _BREAKING_RUN.sub(" ", kept)
 
 
 def display_width(text: str) -> int:
@@ -226,11 +244,17 @@ def write_roster(roster: Roster, output_format: str, stream: TextIO) -> None:
     stream.flush()
 
 
-def summary_lines(roster: Roster, elapsed: float) -> list[str]:
-    """Describe a run for stderr: counts, elapsed time, empty and failed.
+def summary_lines(
+    roster: Roster, elapsed: float, *, retries: Mapping[str, int] | None = None
+) -> list[str]:
+    """Describe a run for stderr: counts, elapsed time, retries, empty and failed.
 
-    Each failed department gets its own line with the error message, which
-    names the department by label and never contains its code.
+    ``retries`` maps a retry reason, such as ``http_429``, to how many
+    requests were retried for it; the line is left out when there were none.
+
+    Empty departments share one line that lists at most `MAX_SUMMARY_LABELS`
+    labels. Each failed department gets its own line with the error message,
+    which names the department by label and never contains its code.
     """
     total = len(roster.departments)
     failed = roster.failures
@@ -242,11 +266,21 @@ def summary_lines(roster: Roster, elapsed: float) -> list[str]:
         f"extensions:  {len(roster.extensions)}{_conflict_note(roster)}",
         f"elapsed:     {elapsed:.2f} s",
     ]
+    retried = sum((retries or {}).values())
+    if retried:
+        reasons = ", ".join(
+            f"{count} {reason}" for reason, count in sorted((retries or {}).items())
+        )
+        lines.append(f"retries:     {retried} ({reasons})")
     if empty:
-        labels = ", ".join(_label(d) for d in empty)
         lines.append(
-            f"empty:       {labels} (the service returns no extensions for an "
-            "unknown code, so check these codes)"
+            f"empty:       {_label_list(empty)} (the service returns no "
+            "extensions for an unknown code, so check these codes)"
+        )
+    if empty and len(empty) == total:
+        lines.append(
+            "warning:     every department came back empty, which usually "
+            "means that the codes are wrong"
         )
     for department in failed:
         assert department.error is not None
@@ -268,10 +302,24 @@ def _conflict_note(roster: Roster) -> str:
     )
 
 
+def _label_list(departments: Sequence[DepartmentResult]) -> str:
+    return _capped([_label(d) for d in departments])
+
+
+def _capped(items: Sequence[str]) -> str:
+    """Join at most `MAX_SUMMARY_LABELS` items and append how many were left out."""
+    shown = ", ".join(items[:MAX_SUMMARY_LABELS])
+    left_out = len(items) - MAX_SUMMARY_LABELS
+    if left_out <= 0:
+        return shown
+
+    return f"{shown} and {left_out:,} more"
+
+
 def _label(department: DepartmentResult) -> str:
     label = printable(department.label)
     if not department.aliases:
         return label
-    aliases = ", ".join(printable(alias) for alias in department.aliases)
+    aliases = _capped([printable(alias) for alias in department.aliases])
 
     return f"{label} (also {aliases})"
