@@ -457,6 +457,14 @@ class TestSettings:
         with pytest.raises(ValueError, match=name):
             VoicenterSession(**{"base_url": BASE, **kwargs})
 
+    def test_base_url_secrets_masked(self):
+        """A rejected base URL is shown without its password or code."""
+        with pytest.raises(ValueError, match="base_url") as info:
+            VoicenterSession(base_url="http://user:hunter2@256.1.1.1/?code=abc12345")
+
+        assert "hunter2" not in str(info.value)
+        assert "abc12345" not in str(info.value)
+
     @pytest.mark.parametrize("show_all", ["yes", "no", 2, 0, 1.0])
     async def test_invalid_show_all(self, api, show_all):
         """show_all other than True, False or None is rejected before sending."""

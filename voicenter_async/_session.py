@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -18,7 +19,7 @@ from ._models import DepartmentResult, Extension, Roster
 from ._pipeline import Pipeline
 from ._ratelimit import RateLimiter
 from ._resilience import FanoutGuard, RetryPolicy, check_seconds
-from ._secrets import code_fingerprint, install_httpx_log_filter
+from ._secrets import code_fingerprint, install_httpx_log_filter, mask_text
 from ._stats import ResponseHook, RetryHook, SessionStats
 from ._transport import TransportName, make_transport
 from ._version import __version__
@@ -560,7 +561,8 @@ def _check_method(method: object) -> Method:
 
 
 def _check_base_url(base_url: object) -> httpx.URL:
-    shown = repr(str(base_url))
+    # Any user:password part is masked, since it is a credential too.
+    shown = repr(mask_text(re.sub(r"//[^/@]*@", "//***@", str(base_url))))
     expected = "an http:// or https:// URL with a host, such as http://127.0.0.1:8080"
     if not isinstance(base_url, (str, httpx.URL)):
         msg = f"base_url must be {expected}, got {type(base_url).__name__}"
