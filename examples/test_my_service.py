@@ -2,15 +2,20 @@
 
 The function under test, ``directory_emails``, stands for your own code. The
 tests run it against the emulator's fixtures: a real server on 127.0.0.1, or
-respx without sockets. Run them with ``pytest examples/test_my_service.py``.
+respx without sockets. Install ``voicenter-async[testing]`` and run them with
+``pytest examples/test_my_service.py``.
 """
 
 from __future__ import annotations
 
+import pytest
 import respx
 
 from voicenter_async import ServerError, VoicenterSession
 from voicenter_async.testing import Directory, Fault, VoicenterEmulator
+
+# The marks make the tests run under pytest-asyncio's default strict mode too.
+pytestmark = pytest.mark.asyncio
 
 
 async def directory_emails(session: VoicenterSession, codes: list[str]) -> set[str]:
