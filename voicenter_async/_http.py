@@ -6,6 +6,7 @@ import email.utils
 import json
 import math
 import time
+from collections.abc import Mapping
 from datetime import timezone
 from typing import Literal
 
@@ -27,10 +28,12 @@ from ._wire import excerpt
 
 __all__ = [
     "ENDPOINT",
+    "DirectRequests",
     "Method",
     "build_request",
     "check_status",
     "parse_retry_after",
+    "send_direct",
     "translate_httpx_error",
     "translate_unexpected_error",
 ]
@@ -52,19 +55,104 @@ def build_request(
     same as query parameters. ``showAll`` is left out when it is None, which
     the service reads as the whole organization.
     """
-    payload: dict[str, str | int] = {"code": code}
-    if show_all is not None:
-        payload["showAll"] = int(show_all)
     if method == "GET":
-        return client.build_request("GET", ENDPOINT, params=payload)
-    body = json.dumps(payload, separators=(",", ":")).encode()
+        params: dict[str, str | int] = {"code": code}
+        if show_all is not None:
+            params["showAll"] = int(show_all)
+        return client.build_request("GET", ENDPOINT, params=params)
 
     return client.build_request(
         "POST",
         ENDPOINT,
-        content=body,
+        content=_encode_payload(code, show_all),
         headers={"Content-Type": "application/json"},
     )
+
+
+def _encode_payload(code: str, show_all: bool | None) -> bytes:
+    payload: dict[str, str | int] = {"code": code}
+    if show_all is not None:
+        payload["showAll"] = int(show_all)
+
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+class DirectRequests:
+    """Build POST requests the way `build_request` does, without the client.
+
+    ``AsyncClient.build_request`` parses the URL twice and merges headers on
+    every call. This keeps the merged URL, headers and timeout of one
+    template request and reuses them, building a new template when the
+    client's headers, timeout or base URL change. Two steps of the client
+    are skipped: its cookies are not added, since `send_direct` never
+    stores any, and GET requests still go through ``build_request``.
+    """
+
+    def __init__(
+        self, client: httpx.AsyncClient, method: Method, headers: Mapping[str, str]
+    ) -> None:
+        self._client = client
+        self._method = method
+        self._headers = dict(headers)
+        self._source: tuple[object, ...] = ()
+        self._url = client.base_url
+        self._template = httpx.Headers()
+        self._timeout: dict[str, float | None] = {}
+
+    def build(self, code: str, show_all: bool | None) -> httpx.Request:
+        """Return the request for one code, equal to `build_request`'s."""
+        if self._method == "GET":
+            request = build_request(self._client, "GET", code, show_all)
+            request.headers.update(self._headers)
+            return request
+        self._refresh()
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=self._template,
+            content=_encode_payload(code, show_all),
+        )
+        request.extensions["timeout"] = dict(self._timeout)
+
+        return request
+
+    def _refresh(self) -> None:
+        client = self._client
+        source = (client.headers.raw, client.timeout, client.base_url)
+        if source == self._source:
+            return
+        template = build_request(client, "POST", "", None)
+        template.headers.update(self._headers)
+        for name in ("Host", "Content-Length"):
+            del template.headers[name]
+        self._url = template.url
+        self._template = template.headers
+        self._timeout = template.extensions["timeout"]
+        self._source = source
+
+
+async def send_direct(
+    client: httpx.AsyncClient, request: httpx.Request
+) -> httpx.Response:
+    """Send ``request`` through ``client``'s transport and read the body.
+
+    This is ``AsyncClient.send`` without its redirect, auth, event-hook and
+    cookie steps, which a session-owned client does not need: the session
+    sets no auth or hooks, follows no redirects, and GetExtensions sets no
+    cookies. The
+    transport comes from ``_transport_for_url``, which respx patches in its
+    ``using="httpx"`` mode, so respx still intercepts these requests.
+    """
+    transport = client._transport_for_url(request.url)
+    response = await transport.handle_async_request(request)
+    response.request = request
+    try:
+        await response.aread()
+    except BaseException:
+        await response.aclose()
+        raise
+
+    return response
 
 
 def translate_httpx_error(

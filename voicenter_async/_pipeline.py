@@ -15,10 +15,12 @@ import stamina
 from ._errors import RequestTimeoutError, SessionStateError, VoicenterError
 from ._flight import FlightCancelledError, ResultCache, SingleFlight, code_digest
 from ._http import (
+    DirectRequests,
     Method,
     build_request,
     check_status,
     parse_retry_after,
+    send_direct,
     translate_httpx_error,
     translate_unexpected_error,
 )
@@ -79,6 +81,9 @@ class Pipeline:
         cache: The result cache, or None.
         on_retry: Called before each retried attempt.
         on_response: Called after each response.
+        owns_client: Whether the session created ``client``. Its requests
+            then skip the client's build and send steps (see
+            `DirectRequests` and `send_direct`).
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class Pipeline:
         cache: ResultCache | None,
         on_retry: RetryHook | None,
         on_response: ResponseHook | None,
+        owns_client: bool = False,
     ) -> None:
         self.client = client
         self.policy = policy
@@ -105,6 +111,9 @@ class Pipeline:
         self._on_retry = on_retry
         self._on_response = on_response
         self._flights: SingleFlight[list[Extension]] = SingleFlight()
+        self._requests = (
+            DirectRequests(client, method, headers) if owns_client else None
+        )
 
     async def fetch(
         self,
@@ -191,6 +200,16 @@ class Pipeline:
     async def _with_retries(
         self, code: str, show_all: bool | None, attempts: _Attempts
     ) -> list[Extension]:
+        # The first attempt runs outside stamina, which costs tens of
+        # microseconds per call. Its failure is then raised again as
+        # stamina's first attempt, so the decision to retry, the hooks, the
+        # logs and stamina's instrumentation are those of a plain retry loop.
+        attempts.number = 1
+        try:
+            return await self._exchange(code, show_all, attempts)
+        except Exception as exc:
+            first_failure: Exception | None = exc
+
         # stamina's retry_context passes no arguments to its instrumentation,
         # unlike its decorator, so the code cannot reach stamina's log line.
         retrying = stamina.retry_context(
@@ -202,6 +221,9 @@ class Pipeline:
             await self._announce(attempts)
             with attempt:
                 attempts.number = attempt.num
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
                 return await self._exchange(code, show_all, attempts)
 
         raise AssertionError  # pragma: no cover - stamina re-raises the last error
@@ -285,13 +307,19 @@ class Pipeline:
         attempts.retry_after = None
         attempts.status = None
         await self._wait_for_rate_limit(attempts)
-        request = build_request(self.client, self._method, code, show_all)
-        request.headers.update(self._headers)
+        if self._requests is None:
+            request = build_request(self.client, self._method, code, show_all)
+            request.headers.update(self._headers)
+        else:
+            request = self._requests.build(code, show_all)
         request.extensions["trace"] = self.stats.trace
         self.stats.requests_sent += 1
         started = time.perf_counter()
         try:
-            response = await self.client.send(request)
+            if self._requests is None:
+                response = await self.client.send(request)
+            else:
+                response = await send_direct(self.client, request)
         except httpx.HTTPError as exc:
             host = request.url.host
             error = translate_httpx_error(exc, label=label, code=code, host=host)
@@ -308,24 +336,26 @@ class Pipeline:
         status = response.status_code
         attempts.status = status
         self.stats.responses[status_class(status)] += 1
-        logger.debug(
-            "GetExtensions %s %s: HTTP %d in %.3f s",
-            label,
-            self._method,
-            status,
-            elapsed,
-            extra={
-                "voicenter_label": label,
-                "voicenter_method": self._method,
-                "voicenter_status": status,
-                "voicenter_elapsed": elapsed,
-                "voicenter_attempt": attempts.number,
-            },
-        )
-        await call_hook(
-            self._on_response,
-            ResponseEvent(label, attempts.number, status, elapsed),
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GetExtensions %s %s: HTTP %d in %.3f s",
+                label,
+                self._method,
+                status,
+                elapsed,
+                extra={
+                    "voicenter_label": label,
+                    "voicenter_method": self._method,
+                    "voicenter_status": status,
+                    "voicenter_elapsed": elapsed,
+                    "voicenter_attempt": attempts.number,
+                },
+            )
+        if self._on_response is not None:
+            await call_hook(
+                self._on_response,
+                ResponseEvent(label, attempts.number, status, elapsed),
+            )
         if status in RETRY_STATUSES:
             header = response.headers.get("Retry-After")
             attempts.retry_after = parse_retry_after(header)

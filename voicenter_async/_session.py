@@ -185,6 +185,7 @@ class VoicenterSession:
             cache=cache,
             on_retry=on_retry,
             on_response=on_response,
+            owns_client=self._owns_client,
         )
 
     def __repr__(self) -> str:
@@ -200,7 +201,13 @@ class VoicenterSession:
 
     @property
     def http_client(self) -> httpx.AsyncClient:
-        """The `httpx.AsyncClient` that sends the session's requests."""
+        """The `httpx.AsyncClient` that sends the session's requests.
+
+        When the session created the client, POST requests go straight to its
+        transport: headers, timeout and base URL set on it here still apply,
+        but event hooks, auth and cookies do not, and it follows no
+        redirects. Pass your own client as ``http_client`` to use those.
+        """
         return self._client
 
     @property

@@ -1,0 +1,157 @@
+"""The session's two send paths and its retry loop's first-attempt shortcut."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+import stamina
+
+from voicenter_async import VoicenterSession
+from voicenter_async._http import DirectRequests, build_request
+
+BASE = "http://voicenter.test"
+PATH = "/Comet/api/GetExtensions"
+CODE = "Sentinel7Code9Zq"
+OK_BODY = {"ERR": 0, "DESC": "OK", "EXTENSIONS": [{"SIP": "1001", "Name": "A"}]}
+SESSION_HEADERS = {"User-Agent": "test-agent", "Accept": "application/json", "X-A": "1"}
+
+
+def header_items(request: httpx.Request) -> list[tuple[str, str]]:
+    return sorted(request.headers.multi_items())
+
+
+class TestDirectRequests:
+    @pytest.mark.parametrize("show_all", [None, True, False])
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    async def test_equals_build_request(self, method, show_all):
+        """A direct request equals the client's, header for header."""
+        async with httpx.AsyncClient(base_url=BASE, timeout=7.0) as client:
+            expected = build_request(client, method, CODE, show_all)
+            expected.headers.update(SESSION_HEADERS)
+
+            request = DirectRequests(client, method, SESSION_HEADERS).build(
+                CODE, show_all
+            )
+
+        assert expected.method == request.method
+        assert expected.url == request.url
+        assert expected.content == request.content
+        assert header_items(expected) == header_items(request)
+        assert expected.extensions["timeout"] == request.extensions["timeout"]
+
+    async def test_follows_client_changes(self):
+        """New client headers, timeout or base URL reach the next request."""
+        async with httpx.AsyncClient(base_url=BASE) as client:
+            requests = DirectRequests(client, "POST", SESSION_HEADERS)
+            requests.build(CODE, None)
+            client.headers["X-Trace"] = "on"
+            client.timeout = httpx.Timeout(3.0)
+            client.base_url = httpx.URL("http://other.test")
+
+            request = requests.build(CODE, None)
+
+        assert "on" == request.headers["X-Trace"]
+        assert 3.0 == request.extensions["timeout"]["read"]
+        assert "other.test" == request.url.host
+        assert "other.test" == request.headers["Host"]
+
+
+class TestSendPaths:
+    @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+    async def test_owned_client_reaches_respx(self, transport):
+        """respx intercepts the owned client's direct sends on every transport."""
+        with respx.mock(base_url=BASE, using="httpx") as router:
+            route = router.post(PATH).respond(json=OK_BODY)
+            async with VoicenterSession(base_url=BASE, transport=transport) as session:
+                extensions = await session.get_extensions(CODE)
+            request = route.calls.last.request
+
+        assert ["1001"] == [extension.sip for extension in extensions]
+        assert b'{"code":"Sentinel7Code9Zq"}' == request.content
+        assert "application/json" == request.headers["Content-Type"]
+
+    async def test_user_client_keeps_hooks(self):
+        """A caller's client still runs its event hooks and auth."""
+        seen: list[str] = []
+
+        async def on_request(request: httpx.Request) -> None:
+            seen.append(request.headers["Authorization"])
+
+        with respx.mock(base_url=BASE, using="httpx") as router:
+            router.post(PATH).respond(json=OK_BODY)
+            async with (
+                httpx.AsyncClient(
+                    base_url=BASE,
+                    auth=httpx.BasicAuth("user", "secret"),
+                    event_hooks={"request": [on_request]},
+                ) as client,
+                VoicenterSession(http_client=client) as session,
+            ):
+                await session.get_extensions(CODE)
+
+        assert 1 == len(seen)
+        assert seen[0].startswith("Basic ")
+
+
+class TestFirstAttempt:
+    async def test_success_skips_stamina(self, monkeypatch):
+        """A first attempt that succeeds never enters stamina's retry loop."""
+
+        def fail(*args: object, **kwargs: object) -> None:
+            raise AssertionError("retry_context was entered")
+
+        monkeypatch.setattr(stamina, "retry_context", fail)
+        with respx.mock(base_url=BASE, using="httpx") as router:
+            router.post(PATH).respond(json=OK_BODY)
+            async with VoicenterSession(base_url=BASE) as session:
+                extensions = await session.get_extensions(CODE)
+
+        assert ["1001"] == [extension.sip for extension in extensions]
+
+    async def test_failure_then_success(self):
+        """A retryable first failure is retried exactly as in the loop."""
+        events = []
+        with respx.mock(base_url=BASE, using="httpx") as router:
+            router.post(PATH).mock(
+                side_effect=[
+                    httpx.Response(503, headers={"Retry-After": "0"}),
+                    httpx.Response(200, json=OK_BODY),
+                ]
+            )
+            async with VoicenterSession(
+                base_url=BASE, on_retry=events.append
+            ) as session:
+                extensions = await session.get_extensions(CODE)
+                stats = session.stats
+
+        assert ["1001"] == [extension.sip for extension in extensions]
+        assert [(1, "http_503", 0.0, 503)] == [
+            (e.attempt, e.reason, e.delay, e.status) for e in events
+        ]
+        assert 2 == stats.requests_sent
+        assert {"http_503": 1} == dict(stats.retries)
+
+    async def test_every_attempt_fails(self):
+        """With max_retries=2, three attempts run and the last error is raised."""
+        events = []
+        with respx.mock(base_url=BASE, using="httpx") as router:
+            route = router.post(PATH).respond(503, headers={"Retry-After": "0"})
+            async with VoicenterSession(
+                base_url=BASE, on_retry=events.append
+            ) as session:
+                with pytest.raises(Exception, match="HTTP 503"):
+                    await session.get_extensions(CODE)
+
+        assert 3 == route.call_count
+        assert [1, 2] == [event.attempt for event in events]
+
+    async def test_no_retry_after_403(self):
+        """A first failure that is not retryable ends the call at once."""
+        with respx.mock(base_url=BASE, using="httpx") as router:
+            route = router.post(PATH).respond(403)
+            async with VoicenterSession(base_url=BASE) as session:
+                with pytest.raises(Exception, match="403"):
+                    await session.get_extensions(CODE)
+
+        assert 1 == route.call_count
