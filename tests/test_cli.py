@@ -7,7 +7,9 @@ or stderr.
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import errno
 import io
 import json
 import logging
@@ -19,13 +21,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+import voicenter_async.__main__ as voicenter_main
 from voicenter_async import (
     DEFAULT_BASE_URL,
     DepartmentResult,
+    Extension,
+    Roster,
     VoicenterError,
+    VoicenterSession,
+    VoicenterWarning,
     _cli,
+    _http,
+    _resilience,
     code_fingerprint,
 )
 from voicenter_async.__main__ import main
@@ -37,9 +47,18 @@ from voicenter_async._cli import (
     EXIT_PARTIAL,
     EXIT_PIPE_CLOSED,
     EXIT_USAGE,
+    MAX_CONCURRENCY,
     _sends_in_clear,
 )
-from voicenter_async._output import display_width, fit, printable
+from voicenter_async._output import (
+    MAX_SUMMARY_LABELS,
+    command_line_advice,
+    display_width,
+    fit,
+    printable,
+    summary_lines,
+    write_roster,
+)
 from voicenter_async._progress import Progress
 from voicenter_async.testing import (
     Directory,
@@ -1246,3 +1265,587 @@ class TestPrintable:
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+class TestBidiControls:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("\u202egnirts\u202c", "gnirts"),
+            ("a\u202ab\u202bc\u202dd", "abcd"),
+            ("\u2066x\u2069 \u2067y\u2069 \u2068z\u2069", "x y z"),
+            ("a\u200fb\u200ec", "a\u200fb\u200ec"),
+        ],
+        ids=["override", "embedding", "isolate", "marks-kept"],
+    )
+    def test_printable(self, text, expected):
+        """Embedding, override and isolate controls go, direction marks stay."""
+        assert expected == printable(text)
+
+    def test_table_cells(self):
+        """A table cell with an override neither reorders nor misaligns the row."""
+        roster = Roster.from_departments(
+            [
+                DepartmentResult(
+                    label="a",
+                    extensions=(
+                        Extension(sip="1", name="\u202eabc\u202c", user_email="x"),
+                        Extension(sip="2", name="\u05d0\u200f", user_email="y"),
+                    ),
+                )
+            ]
+        )
+        stream = io.StringIO()
+
+        write_roster(roster, "table", stream)
+
+        lines = stream.getvalue().splitlines()
+        for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069":
+            assert control not in stream.getvalue()
+        assert "\u200f" in lines[3]
+        email_x = display_width(lines[2][: lines[2].index("x")])
+        email_y = display_width(lines[3][: lines[3].index("y")])
+        assert email_x == email_y
+
+
+def _failed_roster(count: int) -> Roster:
+    return Roster.from_departments(
+        DepartmentResult(label=f"d{number}", error=VoicenterError("down"))
+        for number in range(1, count + 1)
+    )
+
+
+class TestFailedLines:
+    def test_capped(self):
+        """Only the first failed departments get a line, then one count."""
+        lines = summary_lines(_failed_roster(25), 1.0, output_format="csv")
+
+        failed = [line for line in lines if line.startswith("failed:")]
+        assert MAX_SUMMARY_LABELS + 1 == len(failed)
+        assert "failed:      d1: down" == failed[0]
+        assert "failed:      d20: down" == failed[-2]
+        assert "failed:      and 5 more failed; use --format json for all" == failed[-1]
+
+    def test_json_output_named(self):
+        """When stdout carries JSON, the count line points there."""
+        lines = summary_lines(_failed_roster(1021), 1.0, output_format="json")
+
+        assert "failed:      and 1,001 more failed; the JSON output lists all" in lines
+
+    def test_not_capped_at_limit(self):
+        """Exactly the maximum number of failures shows every line."""
+        lines = summary_lines(_failed_roster(MAX_SUMMARY_LABELS), 1.0)
+
+        failed = [line for line in lines if line.startswith("failed:")]
+        assert MAX_SUMMARY_LABELS == len(failed)
+        assert not any("more failed" in line for line in failed)
+
+    def test_fetch(self, capsys, server, tmp_path):
+        """A run with many failures prints a bounded summary and exits 3."""
+        codes = [f"FailingCode{number:05d}" for number in range(30)]
+        path = tmp_path / "codes.txt"
+        path.write_text("\n".join(codes) + "\n", encoding="utf-8")
+        server.add_fault(Fault.status(500))
+
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--retries", "0")
+        )
+
+        failed = [line for line in err.splitlines() if line.startswith("failed:")]
+        assert EXIT_FAILED == status
+        assert "departments: 30 (0 ok, 0 empty, 30 failed)" in err
+        assert 21 == len(failed)
+        assert failed[-1].endswith("and 10 more failed; the JSON output lists all")
+        for code in codes:
+            assert code not in err
+
+
+class TestConcurrencyBound:
+    @pytest.mark.parametrize("command", ["fetch", "demo"])
+    def test_above_maximum(self, capsys, command):
+        """More than the maximum is a usage error that gives the reason."""
+        status = main([command, "--concurrency", str(MAX_CONCURRENCY + 1)])
+
+        err = " ".join(capsys.readouterr().err.split())
+        assert EXIT_USAGE == status
+        assert f"expected at most {MAX_CONCURRENCY} requests in flight" in err
+        assert "each connection is an open file" in err
+
+    def test_maximum_accepted(self, monkeypatch):
+        """The maximum itself reaches the fetch settings."""
+        settings = []
+
+        async def run_fetch(_codes, fetch_settings, _console, **_kwargs):
+            settings.append(fetch_settings)
+            return EXIT_OK
+
+        monkeypatch.setattr(_cli, "run_fetch", run_fetch)
+        monkeypatch.setenv("VOICENTER_CODES", f"s={SENTINEL}")
+
+        status = main(
+            [
+                "fetch",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--concurrency",
+                str(MAX_CONCURRENCY),
+            ]
+        )
+
+        assert EXIT_OK == status
+        assert MAX_CONCURRENCY == settings[0].concurrency
+
+    def test_help(self, capsys):
+        """The help gives the maximum and its reason."""
+        main(["fetch", "--help"])
+
+        out = " ".join(capsys.readouterr().out.split())
+        assert f"at most {MAX_CONCURRENCY}, because each connection is an open" in out
+
+
+# Words of the library's advice that name a Python parameter, or a setting
+# that the command line calls by another name.
+LIBRARY_WORDS = (
+    "request_deadline",
+    "max_connections",
+    "max_requests_per_second",
+    "fan-out deadline",
+    "pool timeout",
+    "the timeout",
+    "raise deadline",
+    "the concurrency",
+)
+
+
+def _deadline_error() -> VoicenterError:
+    return _resilience._deadline_error("sales")
+
+
+def _not_sent_error() -> VoicenterError:
+    async def check() -> None:
+        _resilience.FanoutGuard(deadline=float("-inf")).check("sales")
+
+    with pytest.raises(VoicenterError) as caught:
+        asyncio.run(check())
+    return caught.value
+
+
+def _rate_limited_error() -> VoicenterError:
+    request = httpx.Request("POST", "http://127.0.0.1:9/")
+    response = httpx.Response(429, headers={"Retry-After": "1"}, request=request)
+    with pytest.raises(VoicenterError) as caught:
+        _http.check_status(response, label="sales", code=SENTINEL)
+    return caught.value
+
+
+def _pool_timeout_error() -> VoicenterError:
+    return _http.translate_httpx_error(
+        httpx.PoolTimeout("no connection"),
+        label="sales",
+        code=SENTINEL,
+        host="127.0.0.1",
+    )
+
+
+def _read_timeout_error() -> VoicenterError:
+    return _http.translate_httpx_error(
+        httpx.ReadTimeout("slow"), label="sales", code=SENTINEL, host="127.0.0.1"
+    )
+
+
+class TestCommandLineAdvice:
+    @pytest.mark.parametrize(
+        ("make_error", "advice"),
+        [
+            (_deadline_error, "raise --request-deadline or --deadline"),
+            (_not_sent_error, "raise --deadline or --concurrency, or fetch fewer"),
+            (_rate_limited_error, "it asked to wait 1 s; lower --concurrency"),
+            (_pool_timeout_error, "lower --concurrency or raise --timeout"),
+            (_read_timeout_error, "raise --timeout if the service is slow"),
+        ],
+        ids=["request-deadline", "not-sent", "429", "pool-timeout", "timeout"],
+    )
+    def test_library_errors(self, make_error, advice):
+        """Each known advice of the library is reworded in its own message."""
+        shown = command_line_advice(make_error().message)
+
+        assert advice in shown
+        for word in LIBRARY_WORDS:
+            assert word not in shown
+
+    def test_pool_size_warning(self):
+        """The session's pool-size warning is reworded too."""
+        session = VoicenterSession(max_connections=1)
+        with pytest.warns(VoicenterWarning) as caught:
+            session._effective_concurrency(2)
+
+        shown = command_line_advice(str(caught[0].message))
+
+        assert "raise --concurrency to send more at once" in shown
+        assert "max_connections" not in shown
+
+    def test_other_text_kept(self):
+        """A message without known advice is returned unchanged."""
+        message = "GetExtensions request for sales failed; check the base URL"
+
+        assert message == command_line_advice(message)
+
+    def test_error_line(self):
+        """Error and warning lines of the console name command-line options."""
+        stream = io.StringIO()
+        console = _cli.Console(stdout=io.StringIO(), stderr=stream, progress=False)
+
+        console.error(_deadline_error().message)
+        console.warn(_pool_timeout_error().message)
+
+        lines = stream.getvalue().splitlines()
+        assert "raise --request-deadline or --deadline" in lines[0]
+        assert "lower --concurrency or raise --timeout" in lines[1]
+
+    def test_log_line(self):
+        """-v log lines name command-line options."""
+        formatter = _cli._OneLineFormatter("%(message)s")
+        record = logging.LogRecord(
+            "voicenter_async",
+            logging.INFO,
+            __file__,
+            1,
+            "%s",
+            (_rate_limited_error().message,),
+            None,
+        )
+
+        shown = formatter.format(record)
+
+        assert shown.endswith("lower --concurrency")
+
+    def test_rate_limited(self, capsys, server, tmp_path):
+        """HTTP 429 in the summary names --concurrency, not a rate setting."""
+        server.add_fault(Fault.status(429, retry_after=1), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--retries", "0")
+        )
+
+        assert EXIT_PARTIAL == status
+        assert re.search(r"failed: +sentinel: .*; lower --concurrency$", err, re.M)
+        assert "max_requests_per_second" not in err
+
+    def test_request_deadline(self, capsys, server, tmp_path):
+        """A request past its deadline names --request-deadline and --deadline."""
+        server.add_fault(Fault.latency(10), code=SENTINEL)
+        path = codes_file(tmp_path, server)
+
+        status, _, err = check_run(
+            capsys, server, *fetch_args(server, path, "--request-deadline", "0.3")
+        )
+
+        assert EXIT_PARTIAL == status
+        assert "raise --request-deadline or --deadline if the service" in err
+        for word in LIBRARY_WORDS:
+            assert word not in err
+
+    def test_fanout_deadline(self, capsys, server, tmp_path):
+        """Departments left unsent by --deadline name --deadline and --concurrency."""
+        server.add_fault(Fault.latency(10), code=SENTINEL)
+        path = tmp_path / "codes.txt"
+        later = [d.code for d in server.directory if d.code != SENTINEL]
+        path.write_text(
+            "\n".join([f"sentinel={SENTINEL}", *later]) + "\n", encoding="utf-8"
+        )
+
+        status, _, err = check_run(
+            capsys,
+            server,
+            *fetch_args(server, path, "--deadline", "0.3", "--concurrency", "1"),
+        )
+
+        assert EXIT_FAILED == status
+        assert "raise --deadline or --concurrency, or fetch fewer codes" in err
+        for word in LIBRARY_WORDS:
+            assert word not in err
+
+
+class _Unwritable(io.StringIO):
+    """A stdout whose writes fail as on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone, as when piped to ``head``."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+class _ClosingOnWrite(io.StringIO):
+    """A stdout that is closed by the time the roster is written."""
+
+    def write(self, text: str) -> int:
+        self.close()
+        return super().write(text)
+
+
+class _BrokenWriter(io.StringIO):
+    """A stdout whose write fails with ValueError while it is open."""
+
+    def write(self, text: str) -> int:
+        raise ValueError("not a stream problem")
+
+
+class TestClosedStreams:
+    @pytest.fixture(autouse=True)
+    def _codes(self, monkeypatch, server):
+        monkeypatch.setenv("VOICENTER_CODES", f"s={SENTINEL}")
+        monkeypatch.setenv("VOICENTER_BASE_URL", server.base_url)
+
+    def test_stdout_missing(self, capsys, monkeypatch, server):
+        """A missing stdout is a usage error on stderr, before any request."""
+        monkeypatch.setattr(sys, "stdout", None)
+
+        status = main(["fetch"])
+
+        err = capsys.readouterr().err
+        assert EXIT_USAGE == status
+        assert "error: stdout is closed, so the roster cannot be written" in err
+        assert 1 == len(err.splitlines())
+        assert 0 == server.stats.requests_served
+
+    def test_stderr_missing(self, capsys, monkeypatch, server):
+        """A missing stderr is reported on stdout, before any request."""
+        monkeypatch.setattr(sys, "stderr", None)
+
+        status = main(["fetch"])
+
+        out = capsys.readouterr().out
+        assert EXIT_USAGE == status
+        assert "error: stderr is closed, so the summary and errors" in out
+        assert 0 == server.stats.requests_served
+
+    def test_both_missing(self, monkeypatch, server):
+        """With neither stream, the status alone reports the problem."""
+        monkeypatch.setattr(sys, "stdout", None)
+        monkeypatch.setattr(sys, "stderr", None)
+
+        status = main(["fetch"])
+
+        assert EXIT_USAGE == status
+        assert 0 == server.stats.requests_served
+
+    def test_closed_file_object(self, capsys, monkeypatch):
+        """A stdout object that was closed counts as closed."""
+        closed = io.StringIO()
+        closed.close()
+        monkeypatch.setattr(sys, "stdout", closed)
+
+        status = main(["fetch"])
+
+        assert EXIT_USAGE == status
+        assert "stdout is closed" in capsys.readouterr().err
+
+    def test_closed_descriptor(self, capsys, monkeypatch):
+        """A stdout whose file descriptor was closed counts as closed."""
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        stream = open(write_end, "w", closefd=False)  # noqa: SIM115
+        os.close(write_end)
+        monkeypatch.setattr(sys, "stdout", stream)
+        try:
+            status = main(["fetch"])
+        finally:
+            stream.close()
+
+        assert EXIT_USAGE == status
+        assert "stdout is closed" in capsys.readouterr().err
+
+    def test_write_fails(self, capsys, monkeypatch):
+        """A failing write of the roster is one line and status 3."""
+        monkeypatch.setattr(sys, "stdout", _Unwritable())
+
+        status = main(["fetch", "--format", "csv"])
+
+        err = capsys.readouterr().err
+        assert EXIT_FAILED == status
+        assert "error: cannot write the roster to stdout: No space left" in err
+        assert "unexpected" not in err
+
+    def test_pipe_closed_during_write(self, capsys, monkeypatch):
+        """A reader that has gone still ends the run with status 141."""
+        monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+
+        status = main(["fetch", "--format", "csv"])
+
+        assert EXIT_PIPE_CLOSED == status
+        assert "error:" not in capsys.readouterr().err
+
+    def test_closed_during_write(self, capsys, monkeypatch):
+        """A stdout closed by the time of writing is named as closed."""
+        monkeypatch.setattr(sys, "stdout", _ClosingOnWrite())
+
+        status = main(["fetch", "--format", "csv"])
+
+        err = capsys.readouterr().err
+        assert EXIT_FAILED == status
+        assert "error: cannot write the roster to stdout: stdout is closed" in err
+
+    def test_other_value_error(self, capsys, monkeypatch):
+        """A ValueError from an open stdout stays an unexpected error."""
+        monkeypatch.setattr(sys, "stdout", _BrokenWriter())
+
+        status = main(["fetch", "--format", "csv"])
+
+        err = capsys.readouterr().err
+        assert EXIT_FAILED == status
+        assert "error: unexpected ValueError: not a stream problem" in err
+
+    def test_stdin_missing(self, capsys, monkeypatch):
+        """A closed stdin is no source of codes, and the error names it."""
+        monkeypatch.delenv("VOICENTER_CODES")
+        monkeypatch.setattr(sys, "stdin", None)
+
+        status = main(["fetch"])
+
+        err = capsys.readouterr().err
+        assert EXIT_USAGE == status
+        assert "VOICENTER_CODES (unset) or stdin (closed)" in err
+
+    def test_stdin_dash_missing(self, capsys, monkeypatch):
+        """--codes-file - with a closed stdin is a usage error."""
+        monkeypatch.setattr(sys, "stdin", None)
+
+        status = main(["fetch", "--codes-file", "-"])
+
+        err = capsys.readouterr().err
+        assert EXIT_USAGE == status
+        assert "cannot read codes from stdin for --codes-file -: stdin is" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses a POSIX shell")
+class TestClosedStreamsProcess:
+    def run(self, server, redirect):
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("VOICENTER_")
+        }
+        environment["VOICENTER_CODES"] = f"s={SENTINEL}"
+        environment["VOICENTER_BASE_URL"] = server.base_url
+        script = f'exec "$0" -m voicenter_async fetch --format csv {redirect}'
+        return subprocess.run(
+            ["/bin/sh", "-c", script, sys.executable],
+            capture_output=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+
+    def test_stdout_closed(self, server):
+        """>&- exits 2 with one line on stderr and sends nothing."""
+        result = self.run(server, ">&-")
+
+        assert EXIT_USAGE == result.returncode
+        assert b"error: stdout is closed" in result.stderr
+        assert b"Traceback" not in result.stderr
+        assert 0 == server.stats.requests_served
+
+    def test_stderr_closed(self, server):
+        """2>&- exits 2 with one line on stdout."""
+        result = self.run(server, "2>&-")
+
+        assert EXIT_USAGE == result.returncode
+        assert b"error: stderr is closed" in result.stdout
+
+    @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+    def test_disk_full(self, server):
+        """A full device ends with one line and status 3, not a flush error."""
+        result = self.run(server, ">/dev/full")
+
+        assert EXIT_FAILED == result.returncode
+        assert b"cannot write the roster to stdout: No space left" in result.stderr
+        assert b"Exception ignored" not in result.stderr
+
+
+class _InterruptingImport:
+    """A meta path finder that acts as Ctrl-C while one module is imported."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, name, path=None, target=None):
+        if name == self.name:
+            raise KeyboardInterrupt
+        return
+
+
+class TestInterruptAtStart:
+    def test_during_import(self, capsys, monkeypatch):
+        """Ctrl-C while the command line is imported exits 130 with one line."""
+        monkeypatch.delitem(sys.modules, "voicenter_async._cli")
+        monkeypatch.setattr(
+            sys, "meta_path", [_InterruptingImport("voicenter_async._cli")]
+        )
+
+        status = main(["--version"])
+
+        err = capsys.readouterr().err
+        assert EXIT_INTERRUPTED == status
+        assert "voicenter-async: error: interrupted\n" == err
+
+    def test_during_parsing(self, capsys, monkeypatch):
+        """Ctrl-C before the command starts exits 130 with one line."""
+        monkeypatch.setattr(_cli, "build_parser", _raise_interrupt)
+
+        status = main(["fetch"])
+
+        assert EXIT_INTERRUPTED == status
+        assert "error: interrupted" in capsys.readouterr().err
+
+    def test_without_stderr(self, monkeypatch):
+        """With stderr closed, the interrupt still exits 130."""
+        monkeypatch.setattr(_cli, "build_parser", _raise_interrupt)
+        monkeypatch.setattr(sys, "stderr", None)
+
+        assert EXIT_INTERRUPTED == main(["fetch"])
+
+    def test_unwritable_stderr(self, monkeypatch):
+        """A stderr that fails to take the line still leaves status 130."""
+        monkeypatch.setattr(_cli, "build_parser", _raise_interrupt)
+        monkeypatch.setattr(sys, "stderr", _Unwritable())
+
+        assert EXIT_INTERRUPTED == main(["fetch"])
+
+    def test_constant(self):
+        """The early status equals the command line's own."""
+        assert EXIT_INTERRUPTED == voicenter_main._EXIT_INTERRUPTED
+
+    def test_process(self):
+        """python -m voicenter_async interrupted in its imports prints no traceback."""
+        script = (
+            "import runpy, sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'voicenter_async._cli':\n"
+            "            raise KeyboardInterrupt\n"
+            "import voicenter_async\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "sys.argv = ['voicenter-async', '--version']\n"
+            "runpy.run_module('voicenter_async', run_name='__main__')\n"
+        )
+
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert EXIT_INTERRUPTED == result.returncode
+        assert b"error: interrupted" in result.stderr
+        assert b"Traceback" not in result.stderr
+
+
+def _raise_interrupt():
+    raise KeyboardInterrupt

@@ -37,7 +37,13 @@ from ._codes import (
 )
 from ._http import Method
 from ._models import Roster
-from ._output import FORMATS, printable, summary_lines, write_roster
+from ._output import (
+    FORMATS,
+    command_line_advice,
+    printable,
+    summary_lines,
+    write_roster,
+)
 from ._progress import Progress
 from ._secrets import mask_text
 from ._session import DEFAULT_BASE_URL, DEFAULT_REQUEST_DEADLINE, VoicenterSession
@@ -53,6 +59,7 @@ __all__ = [
     "EXIT_PARTIAL",
     "EXIT_PIPE_CLOSED",
     "EXIT_USAGE",
+    "MAX_CONCURRENCY",
     "FetchSettings",
     "build_parser",
     "exit_status",
@@ -72,6 +79,10 @@ EXIT_PIPE_CLOSED = 141
 
 ENV_BASE_URL = "VOICENTER_BASE_URL"
 DEFAULT_CONCURRENCY = 10
+# Each pooled connection is an open file, and 1024 open files per process is
+# a common default soft limit (``ulimit -n``), so the command line stops at
+# 1000. The library also compares the pool size with the process's own limit.
+MAX_CONCURRENCY = 1000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
 
@@ -85,8 +96,10 @@ EXIT_STATUS_HELP = f"""\
 exit status:
   {EXIT_OK}    every department was fetched
   {EXIT_PARTIAL}    some departments failed; the others are in the output
-  {EXIT_USAGE}    invalid options, or the codes could not be read
-  {EXIT_FAILED}    every department failed, or the run stopped on an unexpected error
+  {EXIT_USAGE}    invalid options, the codes could not be read, or stdout or stderr
+       is closed, as after '>&-'
+  {EXIT_FAILED}    every department failed, the roster could not be written to
+       stdout, or the run stopped on an unexpected error
   {EXIT_ALL_EMPTY}    no department failed but every one came back empty, which usually
        means wrong codes, since the service returns an empty list for those
   {EXIT_INTERRUPTED}  interrupted with Ctrl-C
@@ -116,6 +129,10 @@ is sent to any other host.
 
 class UsageError(Exception):
     """The command line or its input is invalid; exit with `EXIT_USAGE`."""
+
+
+class OutputError(Exception):
+    """Writing the roster to stdout failed; exit with `EXIT_FAILED`."""
 
 
 @attrs.frozen
@@ -156,12 +173,20 @@ class Console:
     progress: bool
 
     def warn(self, message: str) -> None:
-        """Write a warning line on stderr, without control characters."""
-        self.stderr.write(f"{PROG}: warning: {printable(message)}\n")
+        """Write a warning line on stderr, without control characters.
+
+        Advice that names a library parameter is reworded to name the
+        command-line option, by `command_line_advice`.
+        """
+        self.stderr.write(f"{PROG}: warning: {_terminal_text(message)}\n")
 
     def error(self, message: str) -> None:
-        """Write an error line on stderr, without control characters."""
-        self.stderr.write(f"{PROG}: error: {printable(message)}\n")
+        """Write an error line on stderr, like `warn`."""
+        self.stderr.write(f"{PROG}: error: {_terminal_text(message)}\n")
+
+
+def _terminal_text(message: str) -> str:
+    return printable(command_line_advice(message))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # argparse exits after --help, --version and usage errors.
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
+    if _is_closed(sys.stdout) or _is_closed(sys.stderr):
+        return _report_closed_streams(sys.stdout, sys.stderr)
     stdout = _utf8(sys.stdout, errors="replace")
     stderr = _utf8(sys.stderr, errors="backslashreplace")
     console = Console(
@@ -259,12 +286,13 @@ def _common_options() -> _Parser:
     )
     common.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=_concurrency,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=(
             "requests in flight at once, which is also the number of pooled "
-            f"connections (default: {DEFAULT_CONCURRENCY})"
+            f"connections; at most {MAX_CONCURRENCY}, because each connection "
+            f"is an open file (default: {DEFAULT_CONCURRENCY})"
         ),
     )
     # A subcommand's default would overwrite a -v given before the
@@ -461,6 +489,10 @@ def _run(
         return asyncio.run(command)
     except (KeyboardInterrupt, BrokenPipeError):
         raise
+    except OutputError as exc:
+        _discard_stdout()
+        console.error(str(exc))
+        return EXIT_FAILED
     except Exception as exc:
         # Any error ends as one line, because a traceback could quote a code.
         detail = mask_text(str(exc), *codes) or "no detail"
@@ -473,13 +505,13 @@ def gather_codes(
     codes_files: Sequence[str],
     command_line_codes: Sequence[str],
     environ: Mapping[str, str],
-    stdin: TextIO,
+    stdin: TextIO | None,
     console: Console,
 ) -> dict[str, str]:
     """Collect the codes from the first source that is given.
 
     ``--codes-file`` and ``--code`` come first and combine, then
-    `VOICENTER_CODES`, then stdin when it is not a terminal.
+    `VOICENTER_CODES`, then stdin when it is open and not a terminal.
 
     Returns:
         A mapping of label to code, in input order.
@@ -487,12 +519,13 @@ def gather_codes(
     Raises:
         CodesInputError: A file cannot be read, an entry is malformed, or a
             label is reused.
-        UsageError: No source holds any code.
+        UsageError: No source holds any code, or ``--codes-file -`` is
+            given while stdin is closed.
     """
     entries: list[CodeEntry] = []
     for path in codes_files:
         if path == "-":
-            entries += read_stream(stdin)
+            entries += read_stream(_open_stdin(stdin))
         else:
             entries += read_codes_file(path)
     if command_line_codes:
@@ -519,14 +552,24 @@ def gather_codes(
 
 
 def _implicit_entries(
-    environ: Mapping[str, str], stdin: TextIO
+    environ: Mapping[str, str], stdin: TextIO | None
 ) -> tuple[list[CodeEntry], str]:
     if ENV_CODES in environ:
         return parse_env_codes(environ[ENV_CODES]), ENV_CODES
+    if stdin is None or _is_closed(stdin):
+        return [], f"{ENV_CODES} (unset) or stdin (closed)"
     if _is_terminal(stdin):
         return [], f"{ENV_CODES} (unset) or stdin (a terminal)"
 
     return read_stream(stdin), "stdin"
+
+
+def _open_stdin(stdin: TextIO | None) -> TextIO:
+    if stdin is None or _is_closed(stdin):
+        msg = "cannot read codes from stdin for --codes-file -: stdin is closed"
+        raise UsageError(msg)
+
+    return stdin
 
 
 async def run_fetch(
@@ -555,14 +598,40 @@ async def run_fetch(
         progress.clear()
     elapsed = time.perf_counter() - started
 
-    write_roster(roster, settings.output_format, console.stdout)
-    lines = summary_lines(roster, elapsed, retries=stats.retries)
+    _write_output(roster, settings.output_format, console.stdout)
+    lines = summary_lines(
+        roster,
+        elapsed,
+        retries=stats.retries,
+        output_format=settings.output_format,
+    )
     if extra_summary is not None:
         lines += extra_summary()
     console.stderr.write("".join(f"{line}\n" for line in lines))
     console.stderr.flush()
 
     return exit_status(roster)
+
+
+def _write_output(roster: Roster, output_format: str, stdout: TextIO) -> None:
+    """Write the roster, turning a failed write into `OutputError`.
+
+    A closed pipe still raises `BrokenPipeError`, which ends the run with
+    `EXIT_PIPE_CLOSED` as a reader such as ``head`` expects.
+    """
+    try:
+        write_roster(roster, output_format, stdout)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        msg = f"cannot write the roster to stdout: {exc.strerror or exc}"
+        raise OutputError(msg) from None
+    except ValueError:
+        # A file object raises ValueError on a write after it was closed.
+        if not stdout.closed:
+            raise
+        msg = "cannot write the roster to stdout: stdout is closed"
+        raise OutputError(msg) from None
 
 
 async def _fetch_roster(
@@ -709,6 +778,19 @@ def _positive_int(text: str) -> int:
     return _whole_number(text, minimum=1)
 
 
+def _concurrency(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CONCURRENCY:
+        msg = (
+            f"expected at most {MAX_CONCURRENCY} requests in flight, got "
+            f"{quote_input(text)}, because each connection is an open file "
+            "and many systems let a process open only 1024 files"
+        )
+        raise argparse.ArgumentTypeError(msg)
+
+    return value
+
+
 def _retries(text: str) -> int:
     return _whole_number(text, minimum=0)
 
@@ -850,6 +932,51 @@ def _is_terminal(stream: TextIO) -> bool:
     return bool(isatty is not None and isatty())
 
 
+def _is_closed(stream: TextIO | None) -> bool:
+    """Return whether a standard stream is missing or closed, as after ``>&-``.
+
+    Python sets a standard stream to None when its file descriptor is
+    closed at start-up. A stream without a file descriptor, such as
+    `io.StringIO`, counts as open unless it was closed.
+    """
+    if stream is None or stream.closed:
+        return True
+    try:
+        os.fstat(stream.fileno())
+    except io.UnsupportedOperation:
+        return False
+    except (OSError, ValueError):
+        return True
+
+    return False
+
+
+def _report_closed_streams(stdout: TextIO | None, stderr: TextIO | None) -> int:
+    """Write why the command cannot run on whichever stream is open.
+
+    Returns:
+        `EXIT_USAGE`, before any code is read or sent.
+    """
+    if _is_closed(stdout):
+        stream = stderr
+        message = (
+            "stdout is closed, so the roster cannot be written; run with "
+            "stdout open, or redirect it to /dev/null to discard the roster"
+        )
+    else:
+        stream = stdout
+        message = (
+            "stderr is closed, so the summary and errors cannot be written; "
+            "run with stderr open, or redirect it to /dev/null to discard them"
+        )
+    if stream is not None and not _is_closed(stream):
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(f"{PROG}: error: {message}\n")
+            stream.flush()
+
+    return EXIT_USAGE
+
+
 def _utf8(stream: TextIO, *, errors: str) -> TextIO:
     """Switch a text stream to UTF-8, whatever the locale chose.
 
@@ -905,11 +1032,12 @@ class _OneLineFormatter(logging.Formatter):
     """Format a record as one line without control characters.
 
     Labels come from the user's input and bodies from the server, so either
-    could carry terminal escape sequences.
+    could carry terminal escape sequences. Advice in the message names
+    command-line options, as on the summary.
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record))
+        return _terminal_text(super().format(record))
 
 
 @contextlib.contextmanager

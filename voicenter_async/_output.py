@@ -16,8 +16,10 @@ from typing import Any, TextIO
 from ._models import DepartmentResult, Extension, Roster
 
 __all__ = [
+    "COMMAND_LINE_ADVICE",
     "FIELDS",
     "FORMATS",
+    "command_line_advice",
     "display_width",
     "extension_record",
     "fit",
@@ -51,8 +53,39 @@ TABLE_COLUMNS = (
 #: Widest a table cell may be, in terminal columns, before it is cut.
 MAX_CELL_WIDTH = 40
 
-#: Maximum number of labels the summary lists on one line before "and N more".
+#: Maximum number of labels the summary lists on one line before "and N more",
+#: and of ``failed:`` lines before the rest are counted on one line.
 MAX_SUMMARY_LABELS = 20
+
+#: Advice in the library's error messages, which names its Python
+#: parameters, and the same advice in the command line's options. The command
+#: line sets ``max_connections`` to ``--concurrency`` and the pool timeout to
+#: ``--timeout``, and it has no option for ``max_requests_per_second``. The
+#: rate limiter's own message is left as it is, because the command line
+#: never sets a rate.
+COMMAND_LINE_ADVICE = (
+    (
+        "raise request_deadline or the fan-out deadline",
+        "raise --request-deadline or --deadline",
+    ),
+    (
+        "raise deadline or concurrency, or fetch fewer codes",
+        "raise --deadline or --concurrency, or fetch fewer codes",
+    ),
+    (
+        "lower the concurrency or set max_requests_per_second",
+        "lower --concurrency",
+    ),
+    (
+        "lower the concurrency or raise max_connections or the pool timeout",
+        "lower --concurrency or raise --timeout",
+    ),
+    (
+        "raise max_connections to send more at once",
+        "raise --concurrency to send more at once",
+    ),
+    ("raise the timeout", "raise --timeout"),
+)
 
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
 # Control characters that break a line or move to a tab stop: C0 and C1
@@ -61,6 +94,12 @@ _BREAKING_SPACE = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"
 _BREAKING_RUN = re.compile(
     f"[ {_BREAKING_SPACE}]*[{_BREAKING_SPACE}][ {_BREAKING_SPACE}]*"
 )
+# Bidirectional embedding, override and isolate controls (U+202A to U+202E
+# and U+2066 to U+2069). One of them in a name can reorder the rest of the
+# terminal line, so that a table row or a summary line reads differently
+# from what it contains. The marks U+200E and U+200F are kept, because they
+# only set the direction of the neutral characters next to them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def extension_record(extension: Extension) -> dict[str, Any]:
@@ -181,13 +220,32 @@ def printable(text: str) -> str:
     A run of whitespace that contains a line break, tab or other whitespace
     control character becomes one space. Every other control character is
     removed, because escape sequences could move the cursor or recolour the
-    terminal. U+FFFD, the mark of undecodable bytes, is left as it is.
+    terminal. So are the bidirectional embedding, override and isolate
+    controls, which could reorder the line, but the marks U+200E and U+200F
+    are kept. U+FFFD, the mark of undecodable bytes, is left as it is.
     """
-    kept = "".join(
-        ch for ch in text if ch in _BREAKING_SPACE or unicodedata.category(ch) != "Cc"
-    )
+    kept = "".join(ch for ch in text if _is_kept(ch))
 
     return _BREAKING_RUN.sub(" ", kept)
+
+
+def _is_kept(ch: str) -> bool:
+    if ch in _BREAKING_SPACE:
+        return True
+
+    return unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
+
+
+def command_line_advice(message: str) -> str:
+    """Rewrite the library's advice in ``message`` to name command-line options.
+
+    Each phrase of `COMMAND_LINE_ADVICE` is replaced, and the rest of the
+    message is kept as it is.
+    """
+    for library_phrase, command_line_phrase in COMMAND_LINE_ADVICE:
+        message = message.replace(library_phrase, command_line_phrase)
+
+    return message
 
 
 def display_width(text: str) -> int:
@@ -245,7 +303,11 @@ def write_roster(roster: Roster, output_format: str, stream: TextIO) -> None:
 
 
 def summary_lines(
-    roster: Roster, elapsed: float, *, retries: Mapping[str, int] | None = None
+    roster: Roster,
+    elapsed: float,
+    *,
+    retries: Mapping[str, int] | None = None,
+    output_format: str | None = None,
 ) -> list[str]:
     """Describe a run for stderr: counts, elapsed time, retries, empty and failed.
 
@@ -253,8 +315,12 @@ def summary_lines(
     requests were retried for it; the line is left out when there were none.
 
     Empty departments share one line that lists at most `MAX_SUMMARY_LABELS`
-    labels. Each failed department gets its own line with the error message,
-    which names the department by label and never contains its code.
+    labels. Each of the first `MAX_SUMMARY_LABELS` failed departments gets
+    its own line with the error message, which names the department by label
+    and never contains its code, and a last line counts the rest. The
+    messages name command-line options, by `command_line_advice`.
+    ``output_format`` is the format of the roster on stdout, which decides
+    where that last line sends the reader for every error.
     """
     total = len(roster.departments)
     failed = roster.failures
@@ -282,10 +348,18 @@ def summary_lines(
             "warning:     every department came back empty, which usually "
             "means that the codes are wrong"
         )
-    for department in failed:
+    for department in failed[:MAX_SUMMARY_LABELS]:
         assert department.error is not None
-        message = printable(department.error.message)
+        message = printable(command_line_advice(department.error.message))
         lines.append(f"failed:      {_label(department)}: {message}")
+    left_out = len(failed) - MAX_SUMMARY_LABELS
+    if left_out > 0:
+        where = (
+            "the JSON output lists all"
+            if output_format == "json"
+            else "use --format json for all"
+        )
+        lines.append(f"failed:      and {left_out:,} more failed; {where}")
 
     return lines
 
