@@ -1361,6 +1361,19 @@ class TestFailedLines:
 
 
 class TestConcurrencyBound:
+    def test_above_open_file_limit(self, capsys, monkeypatch):
+        """A pool past the open-file limit is a usage error naming the option."""
+        resource = pytest.importorskip("resource")
+        monkeypatch.setattr(resource, "getrlimit", lambda _kind: (100, 100))
+
+        status = main(["demo", "--concurrency", "50", "--format", "json"])
+
+        err = " ".join(capsys.readouterr().err.split())
+        assert EXIT_USAGE == status
+        assert "--concurrency 50 is above what this process can open" in err
+        assert "lower --concurrency to 36 or less" in err
+        assert "max_connections" not in err
+
     @pytest.mark.parametrize("command", ["fetch", "demo"])
     def test_above_maximum(self, capsys, command):
         """More than the maximum is a usage error that gives the reason."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import sys
 
@@ -251,7 +252,8 @@ class TestTransportErrors:
             await session.get_extensions(CODE)
 
         assert isinstance(info.value, TimeoutError)
-        assert exc is info.value.__cause__
+        assert type(exc) is type(info.value.__cause__)
+        assert str(exc) == str(info.value.__cause__)
 
     async def test_pool_timeout(self, api, session):
         """A pool timeout has its own error that says what to change."""
@@ -276,7 +278,8 @@ class TestTransportErrors:
             await session.get_extensions(CODE)
 
         assert not isinstance(info.value, RequestTimeoutError)
-        assert exc is info.value.__cause__
+        assert type(exc) is type(info.value.__cause__)
+        assert str(exc) == str(info.value.__cause__)
         assert "voicenter.test" in str(info.value)
 
     async def test_non_httpx_transport_error(self):
@@ -295,6 +298,39 @@ class TestTransportErrors:
         assert CODE not in str(info.value)
         assert CODE not in str(info.value.__cause__)
         assert isinstance(roster.departments[0].error, TransportError)
+
+    async def test_too_many_open_files(self):
+        """Running out of open files is named, not blamed on the network."""
+
+        async def exhausted(request: httpx.Request) -> httpx.Response:
+            error = httpx.ConnectError("cannot connect")
+            raise error from OSError(errno.EMFILE, "Too many open files")
+
+        async with VoicenterSession(
+            base_url=BASE, transport=httpx.MockTransport(exhausted), max_retries=0
+        ) as session:
+            with pytest.raises(TransportError, match="too many open files") as info:
+                await session.get_extensions(CODE)
+
+        assert "ulimit -n" in str(info.value)
+
+    @pytest.mark.parametrize("method", ["GET", "POST"])
+    async def test_cause_holds_no_request(self, api, method):
+        """The httpx error kept as the cause no longer carries the request."""
+        api.route(method=method, path=PATH).mock(side_effect=httpx.ReadError("reset"))
+
+        async with VoicenterSession(
+            base_url=BASE, method=method, max_retries=0
+        ) as session:
+            with pytest.raises(TransportError) as info:
+                await session.get_extensions(CODE)
+
+        cause = info.value.__cause__
+        assert isinstance(cause, httpx.ReadError)
+        assert "reset" == str(cause)
+        with pytest.raises(RuntimeError):
+            _ = cause.request
+        assert cause.__context__ is None or cause.__suppress_context__
 
     async def test_decoding_error(self, api, session):
         """A body that httpx cannot decode becomes ResponseFormatError."""
@@ -441,6 +477,7 @@ class TestSettings:
             {"base_url": "voicenter.test"},
             {"base_url": "http://voicenter.test/?code=abc"},
             {"base_url": "http://127.0.0.1:99999"},
+            {"base_url": "http://user:secret@voicenter.test"},
             {"base_url": "http://256.1.1.1"},
             {"base_url": ""},
             {"base_url": 8080},
@@ -464,6 +501,17 @@ class TestSettings:
 
         assert "hunter2" not in str(info.value)
         assert "abc12345" not in str(info.value)
+
+    def test_pool_above_open_file_limit(self, monkeypatch):
+        """A pool larger than the open-file limit allows is rejected."""
+        resource = pytest.importorskip("resource")
+        monkeypatch.setattr(resource, "getrlimit", lambda _kind: (100, 100))
+
+        with pytest.raises(ValueError, match=r"open-file limit is 100") as info:
+            VoicenterSession(base_url=BASE, max_connections=50)
+
+        assert "36 or less" in str(info.value)
+        assert VoicenterSession(base_url=BASE, max_connections=36)
 
     @pytest.mark.parametrize("show_all", ["yes", "no", 2, 0, 1.0])
     async def test_invalid_show_all(self, api, show_all):

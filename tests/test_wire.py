@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import attrs
+import cattrs
 import pytest
 
 from voicenter_async import (
@@ -185,6 +186,7 @@ class TestBadBodies:
         assert info.value.path is None
         assert "not valid JSON" in str(info.value)
         assert info.value.__cause__ is None
+        assert info.value.__context__ is None
 
     @pytest.mark.parametrize("raw", [b"[]", b'"OK"', b"0", b"null"])
     def test_not_an_object(self, raw):
@@ -264,7 +266,7 @@ class TestBadBodies:
             parse(body([{**FULL_RECORD, field: value}]))
 
         assert f"EXTENSIONS[0].{field}" == info.value.path
-        assert info.value.__cause__ is None
+        assert isinstance(info.value.__cause__, cattrs.ClassValidationError)
 
     def test_excerpt_is_short_and_masked(self):
         """The excerpt is at most about 100 characters, with the code masked."""
@@ -300,6 +302,7 @@ class TestBadBodies:
             parse(raw)
 
         assert info.value.__cause__ is None
+        assert info.value.__context__ is None
 
     @pytest.mark.parametrize(
         ("document", "path"),

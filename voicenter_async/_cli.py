@@ -493,6 +493,9 @@ def _run(
         _discard_stdout()
         console.error(str(exc))
         return EXIT_FAILED
+    except UsageError as exc:
+        console.error(str(exc))
+        return EXIT_USAGE
     except Exception as exc:
         # Any error ends as one line, because a traceback could quote a code.
         detail = mask_text(str(exc), *codes) or "no detail"
@@ -637,15 +640,20 @@ def _write_output(roster: Roster, output_format: str, stdout: TextIO) -> None:
 async def _fetch_roster(
     codes: Mapping[str, str], settings: FetchSettings, progress: Progress
 ) -> tuple[Roster, SessionStats]:
-    session = VoicenterSession(
-        base_url=settings.base_url,
-        method=settings.method,
-        max_connections=settings.concurrency,
-        concurrency=settings.concurrency,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        request_deadline=settings.request_deadline,
-    )
+    try:
+        session = VoicenterSession(
+            base_url=settings.base_url,
+            method=settings.method,
+            max_connections=settings.concurrency,
+            concurrency=settings.concurrency,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            request_deadline=settings.request_deadline,
+        )
+    except ValueError as exc:
+        # The options passed their own checks, so what is left is a limit of
+        # this machine, such as its open-file limit.
+        raise UsageError(command_line_advice(str(exc))) from None
     async with session:
         progress.draw(force=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
 import math
 import time
@@ -33,12 +34,15 @@ __all__ = [
     "build_request",
     "check_status",
     "parse_retry_after",
+    "safe_cause",
     "send_direct",
     "translate_httpx_error",
     "translate_unexpected_error",
 ]
 
 ENDPOINT = "/Comet/api/GetExtensions"
+
+_OPEN_FILE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
 
 Method = Literal["POST", "GET"]
 
@@ -155,12 +159,37 @@ async def send_direct(
     return response
 
 
+def safe_cause(exc: httpx.HTTPError) -> httpx.HTTPError:
+    """Return a copy of an httpx exception without its request.
+
+    The request of a GET carries the code in its URL and that of a POST in
+    its body, so the error kept as ``__cause__`` is a copy of the same type
+    and message, with the original traceback and cause. Call it after
+    `scrub_exception_chain` has masked the messages.
+    """
+    try:
+        copy = type(exc)(str(exc))
+    except TypeError:
+        copy = httpx.TransportError(f"{type(exc).__name__}: {exc}")
+    copy.__cause__ = exc.__cause__
+    copy.__suppress_context__ = True
+
+    return copy.with_traceback(exc.__traceback__)
+
+
 def translate_httpx_error(
     exc: httpx.HTTPError, *, label: str, code: str, host: str
 ) -> VoicenterError:
     """Turn an httpx exception into the library's error, without the code."""
     scrub_exception_chain(exc, code)
     kind = type(exc).__name__
+    if _too_many_open_files(exc):
+        msg = (
+            f"GetExtensions request for {label} to {host} failed ({kind}): "
+            "this process has too many open files; lower max_connections or "
+            "raise the open-file limit (ulimit -n)"
+        )
+        return TransportError(msg, label=label)
     if isinstance(exc, httpx.PoolTimeout):
         msg = (
             f"GetExtensions request for {label} waited too long for a free "
@@ -187,6 +216,18 @@ def translate_httpx_error(
     )
 
     return TransportError(msg, label=label)
+
+
+def _too_many_open_files(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _OPEN_FILE_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+
+    return False
 
 
 def translate_unexpected_error(

@@ -85,6 +85,7 @@ COMMAND_LINE_ADVICE = (
         "raise --concurrency to send more at once",
     ),
     ("raise the timeout", "raise --timeout"),
+    ("max_connections", "--concurrency"),
 )
 
 _ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"

@@ -20,6 +20,7 @@ from ._http import (
     build_request,
     check_status,
     parse_retry_after,
+    safe_cause,
     send_direct,
     translate_httpx_error,
     translate_unexpected_error,
@@ -323,7 +324,7 @@ class Pipeline:
         except httpx.HTTPError as exc:
             host = request.url.host
             error = translate_httpx_error(exc, label=label, code=code, host=host)
-            raise error from exc
+            raise error from safe_cause(exc)
         except Exception as exc:
             # A transport should raise only httpx errors, but a socket-level
             # fault such as an out-of-range port can escape one as OSError or

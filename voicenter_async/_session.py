@@ -32,6 +32,9 @@ logger = logging.getLogger("voicenter_async")
 DEFAULT_BASE_URL = "https://monitor.voicenter.co.il"
 
 DEFAULT_MAX_CONNECTIONS = 20
+
+# Open files kept free for the process's own use when sizing the pool.
+_OPEN_FILE_RESERVE = 64
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE_EXPIRY = 30.0
 DEFAULT_REQUEST_DEADLINE = 60.0
@@ -133,6 +136,7 @@ class VoicenterSession:
         self._method = _check_method(method)
         self._base_url = _check_base_url(base_url)
         _check_positive("max_connections", max_connections)
+        _check_open_file_limit(max_connections)
         check_seconds("keepalive_expiry", keepalive_expiry, allow_zero=True)
         if concurrency is not None:
             _check_positive("concurrency", concurrency)
@@ -589,8 +593,38 @@ def _check_base_url(base_url: object) -> httpx.URL:
     if url.query:
         msg = "base_url must not carry a query string; give only scheme and host"
         raise ValueError(msg)
+    if url.userinfo:
+        msg = (
+            "base_url must not carry a user name or password: GetExtensions "
+            "authenticates by department code, and extra headers go in headers="
+        )
+        raise ValueError(msg)
 
     return url
+
+
+def _check_open_file_limit(max_connections: int) -> None:
+    """Reject a pool larger than the process may open files for.
+
+    Each pooled connection is an open file, so past the limit connections
+    fail with "Too many open files" one by one, deep inside a fan-out.
+    """
+    try:
+        import resource  # noqa: PLC0415 - POSIX only; absent on Windows
+    except ImportError:  # pragma: no cover - Windows
+        return
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Leave room for the files the process already has open.
+    room = soft - _OPEN_FILE_RESERVE
+    if soft == resource.RLIM_INFINITY or max_connections <= room:
+        return
+    msg = (
+        f"max_connections {max_connections} is above what this process can "
+        f"open: its open-file limit is {soft}, and each connection is an open "
+        f"file; lower max_connections to {max(room, 1)} or less, or raise the "
+        "limit (ulimit -n)"
+    )
+    raise ValueError(msg)
 
 
 def _check_show_all(show_all: object) -> None:

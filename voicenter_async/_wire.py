@@ -207,14 +207,15 @@ def parse_body(body: bytes, *, label: str | None, code: str) -> list[Extension]:
         raise
     except Exception as exc:
         # Whatever else parsing raises, such as RecursionError for a deeply
-        # nested body, is still a bad body for this department only.
-        msg = (
-            f"GetExtensions response for {label} could not be parsed "
-            f"({type(exc).__name__}); body starts with: {excerpt(body, code)}"
-        )
-        raise ResponseFormatError(
-            msg, label=label, excerpt=excerpt(body, code)
-        ) from None
+        # nested body, is still a bad body for this department only. It is
+        # raised outside this block, so that no exception holding parts of
+        # the body stays attached as __context__.
+        failure = type(exc).__name__
+    msg = (
+        f"GetExtensions response for {label} could not be parsed "
+        f"({failure}); body starts with: {excerpt(body, code)}"
+    )
+    raise ResponseFormatError(msg, label=label, excerpt=excerpt(body, code))
 
 
 def _parse(body: bytes, *, label: str | None, code: str) -> list[Extension]:
@@ -303,15 +304,20 @@ def _convert_fast(records: list[_WireExtension]) -> list[Extension] | None:
 
 
 def _decode(body: bytes, *, label: str | None, code: str) -> dict[str, Any]:
+    # The decoder's error keeps the whole body, which may echo the code, so
+    # it is raised outside the except block, leaving no __context__ behind.
+    failure = None
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
+        failure = type(exc).__name__
+    if failure is not None:
         shown = excerpt(body, code) or "<empty>"
         msg = (
             f"GetExtensions response for {label} is not valid JSON "
-            f"({type(exc).__name__}); body starts with: {shown}"
+            f"({failure}); body starts with: {shown}"
         )
-        raise ResponseFormatError(msg, label=label, excerpt=shown) from None
+        raise ResponseFormatError(msg, label=label, excerpt=shown)
     if not isinstance(document, dict):
         msg = (
             f"GetExtensions response for {label} is not a JSON object: "
@@ -381,9 +387,11 @@ def _structure_record(
             f"GetExtensions response for {label} has an invalid {field_path}: "
             f"{reason}, got {shown}"
         )
+        # The converter's errors say only what was expected, never the
+        # value, so they are safe to keep as the cause.
         raise ResponseFormatError(
             msg, label=label, path=field_path, excerpt=excerpt(body, code)
-        ) from None
+        ) from exc
 
 
 def _first_field_error(group: cattrs.ClassValidationError) -> tuple[str, str]:
