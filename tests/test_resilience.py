@@ -54,7 +54,18 @@ async def _emulator(directory: Directory) -> AsyncIterator[VoicenterEmulator]:
         yield emulator
 
 
+# Every behaviour here must hold on each transport the session offers.
+TRANSPORTS = ["aiohttp", "httpcore"]
+_transport = {"name": TRANSPORTS[0]}
+
+
+@pytest.fixture(autouse=True, params=TRANSPORTS)
+def _each_transport(request: pytest.FixtureRequest) -> None:
+    _transport["name"] = request.param
+
+
 def make_session(emulator: VoicenterEmulator, **settings: object) -> VoicenterSession:
+    settings.setdefault("transport", _transport["name"])
     return VoicenterSession(base_url=emulator.base_url, **settings)  # type: ignore[arg-type]
 
 
@@ -183,7 +194,9 @@ class TestRetries:
         """A refused connection is retried, then raised as TransportError."""
         base_url = f"http://127.0.0.1:{unused_port()}"
 
-        async with VoicenterSession(base_url=base_url) as session:
+        async with VoicenterSession(
+            base_url=base_url, transport=_transport["name"]
+        ) as session:
             with pytest.raises(TransportError, match="ConnectError"):
                 await session.get_extensions(CODE)
             stats = session.stats
