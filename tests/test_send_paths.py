@@ -40,6 +40,28 @@ class TestDirectRequests:
         assert header_items(expected) == header_items(request)
         assert expected.extensions["timeout"] == request.extensions["timeout"]
 
+    @pytest.mark.parametrize("value", [b"1", "caf\u00e9".encode()])
+    async def test_keeps_header_order(self, value):
+        """Headers go out as a plain httpx request orders them, length included."""
+        headers = SESSION_HEADERS
+        async with httpx.AsyncClient(base_url=BASE, timeout=7.0) as client:
+            client.headers.update({"X-B": value})
+            merged = build_request(client, "POST", CODE, False)
+            merged.headers.update(headers)
+            for name in ("Host", "Content-Length"):
+                del merged.headers[name]
+            expected = httpx.Request(
+                "POST", merged.url, headers=merged.headers, content=merged.content
+            )
+            requests = DirectRequests(client, "POST", headers)
+
+            first = requests.build(CODE, False)
+            second = requests.build(CODE + "longer", None)
+
+        assert expected.headers.raw == first.headers.raw
+        assert str(len(second.content)) == second.headers["Content-Length"]
+        assert first.headers["Content-Length"] != second.headers["Content-Length"]
+
     async def test_follows_client_changes(self):
         """New client headers, timeout or base URL reach the next request."""
         async with httpx.AsyncClient(base_url=BASE) as client:

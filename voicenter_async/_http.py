@@ -85,11 +85,14 @@ class DirectRequests:
     """Build POST requests the way `build_request` does, without the client.
 
     ``AsyncClient.build_request`` parses the URL twice and merges headers on
-    every call. This keeps the merged URL, headers and timeout of one
-    template request and reuses them, building a new template when the
-    client's headers, timeout or base URL change. Two steps of the client
-    are skipped: its cookies are not added, since `send_direct` never
-    stores any, and GET requests still go through ``build_request``.
+    every call, and ``Request(content=...)`` then adds ``Host`` and
+    ``Content-Length`` and copies the headers again. This keeps the merged
+    URL, the prepared headers and the timeout of one template request and
+    reuses them, building a new template when the client's headers, timeout
+    or base URL change. Each request then only copies the headers and sets
+    its ``Content-Length`` in place. Two steps of the client are skipped:
+    its cookies are not added, since `send_direct` never stores any, and GET
+    requests still go through ``build_request``.
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class DirectRequests:
         self._source: tuple[object, ...] = ()
         self._url = client.base_url
         self._template = httpx.Headers()
+        self._encoding = "ascii"
         self._timeout: dict[str, float | None] = {}
 
     def build(self, code: str, show_all: bool | None) -> httpx.Request:
@@ -110,13 +114,21 @@ class DirectRequests:
             request.headers.update(self._headers)
             return request
         self._refresh()
+        content = _encode_payload(code, show_all)
+        # Passing the encoding saves Headers from working it out again over
+        # every header when Content-Length is set.
+        headers = httpx.Headers(self._template, encoding=self._encoding)
+        headers["Content-Length"] = str(len(content))
+        # With stream=, httpx adds no headers of its own, so the request
+        # carries exactly the prepared template's, in the template's order.
         request = httpx.Request(
             "POST",
             self._url,
-            headers=self._template,
-            content=_encode_payload(code, show_all),
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions={"timeout": dict(self._timeout)},
         )
-        request.extensions["timeout"] = dict(self._timeout)
+        request.read()
 
         return request
 
@@ -129,8 +141,15 @@ class DirectRequests:
         template.headers.update(self._headers)
         for name in ("Host", "Content-Length"):
             del template.headers[name]
+        # Prepared as httpx prepares a request with a body, so Host and
+        # Content-Length take the places they would take there. An empty
+        # body would move Content-Length to the front.
+        prepared = httpx.Request(
+            "POST", template.url, headers=template.headers, content=b"{}"
+        )
         self._url = template.url
-        self._template = template.headers
+        self._template = prepared.headers
+        self._encoding = prepared.headers.encoding
         self._timeout = template.extensions["timeout"]
         self._source = source
 
