@@ -21,6 +21,7 @@ from voicenter_async import (
     VoicenterWarning,
     code_fingerprint,
 )
+from voicenter_async._fanout import validate_code
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
@@ -470,3 +471,30 @@ class TestMerge:
         roster = await session.fetch_departments(["SalesCode0001"])
 
         assert all(isinstance(e, Extension) for e in roster.extensions)
+
+
+class TestCodeCharacters:
+    def test_space_only_printable_whitespace(self):
+        """The code check relies on space being the only printable whitespace."""
+        printable_spaces = [
+            chr(point)
+            for point in range(sys.maxunicode + 1)
+            if chr(point).isspace() and chr(point).isprintable()
+        ]
+
+        assert [" "] == printable_spaces
+
+    @pytest.mark.parametrize(
+        "code", ["a b", "a\tb", "a\u00a0b", "a\u2028b", "a\u3000b", "a\x00b", "a\x7fb"]
+    )
+    def test_rejects_space_and_control(self, code):
+        """Whitespace and control characters anywhere make a code invalid."""
+        with pytest.raises(InvalidCodeError, match="whitespace or control"):
+            validate_code(code, label="d")
+
+    @pytest.mark.parametrize(
+        "code", ["abc", "caf\u00e9", "\u05e7\u05d5\u05d3", "a-b_c"]
+    )
+    def test_accepts_printable_code(self, code):
+        """Printable codes without spaces pass unchanged."""
+        assert code == validate_code(code, label="d")
