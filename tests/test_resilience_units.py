@@ -180,6 +180,54 @@ class TestSingleFlight:
             await caller
         assert 0 == len(flights)
 
+    async def test_cancelled_caller_leaves_others(self):
+        """Cancelling one of three callers leaves one run and two results."""
+        flights: SingleFlight[int] = SingleFlight()
+        release = asyncio.Event()
+        runs = 0
+
+        async def exchange() -> int:
+            nonlocal runs
+            runs += 1
+            await release.wait()
+            return 7
+
+        callers = [asyncio.create_task(flights.run("key", exchange)) for _ in range(3)]
+        await asyncio.sleep(0)
+        callers[1].cancel()
+        await asyncio.sleep(0)
+        release.set()
+        first, second = await asyncio.gather(callers[0], callers[2])
+
+        assert 7 == first
+        assert 7 == second
+        assert callers[1].cancelled()
+        assert 1 == runs
+        assert 0 == len(flights)
+
+    async def test_last_caller_cancels_exchange(self):
+        """When every caller is cancelled, the exchange ends before they do."""
+        flights: SingleFlight[int] = SingleFlight()
+        exchange_cancelled = False
+
+        async def exchange() -> int:
+            nonlocal exchange_cancelled
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                exchange_cancelled = True
+                raise
+            return 1
+
+        caller = asyncio.create_task(flights.run("key", exchange))
+        await asyncio.sleep(0)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+        assert exchange_cancelled
+        assert 0 == len(flights)
+
 
 class TestKeeper:
     async def test_cancelled_keeper_releases_pool(self):

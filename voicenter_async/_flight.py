@@ -34,6 +34,9 @@ class FlightCancelledError(Exception):
 class _Flight(Generic[T]):
     task: asyncio.Task[T]
     waiters: int = 0
+    # One future per caller, resolved when the task ends. A caller that is
+    # cancelled cancels only its own future, never the task.
+    wakers: list[asyncio.Future[None]] = attrs.Factory(list)
 
 
 class SingleFlight(Generic[T]):
@@ -76,12 +79,14 @@ class SingleFlight(Generic[T]):
         if flight is None:
             flight = _Flight(asyncio.ensure_future(start()))
             self._flights[key] = flight
-            flight.task.add_done_callback(lambda _: self._forget(key, flight))
+            flight.task.add_done_callback(lambda _: self._finish(key, flight))
         elif on_join is not None:
             on_join()
+        waker = flight.task.get_loop().create_future()
+        flight.wakers.append(waker)
         flight.waiters += 1
         try:
-            await asyncio.wait({flight.task})
+            await waker
         finally:
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done():
@@ -100,12 +105,15 @@ class SingleFlight(Generic[T]):
         for task in tasks:
             await _settle(task)
 
-    def _forget(self, key: Hashable, flight: _Flight[T]) -> None:
+    def _finish(self, key: Hashable, flight: _Flight[T]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
         # Marks an error as retrieved even when every caller had left.
         if not flight.task.cancelled():
             flight.task.exception()
+        for waker in flight.wakers:
+            if not waker.done():
+                waker.set_result(None)
 
 
 async def _settle(task: asyncio.Task[Any]) -> None:
