@@ -176,3 +176,39 @@ class TestHelpers:
         scrub_exception_chain(first, SENTINEL)
 
         assert "***" == str(second)
+
+
+def chain_of(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is seen for seen in found):
+            continue
+        found.append(current)
+        pending += [current.__cause__, current.__context__]
+
+    return found
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.parametrize("fault", ["truncated", "reset", "disconnect"])
+async def test_error_chain_holds_no_request(method, fault):
+    """No exception in the chain, cause or context, keeps the request."""
+    from voicenter_async.testing import Fault, VoicenterEmulator
+    from voicenter_async.testing import sample_organization as organization
+
+    directory = organization(seed=1, departments=1)
+    code = next(iter(directory)).code
+    async with VoicenterEmulator(directory) as emulator:
+        emulator.add_fault(getattr(Fault, fault)(), code=code)
+        async with VoicenterSession(
+            base_url=emulator.base_url, method=method, max_retries=1
+        ) as session:
+            with pytest.raises(VoicenterError) as info:
+                await session.get_extensions(code)
+
+    for exc in chain_of(info.value):
+        request = getattr(exc, "_request", None)
+        assert request is None, f"{type(exc).__name__} keeps its request"
+        assert code not in repr(vars(exc))

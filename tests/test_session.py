@@ -421,6 +421,25 @@ class TestLifecycle:
             assert session.http_client is client
             assert not client.is_closed
 
+    async def test_user_client_with_base_url_rejected(self):
+        """base_url next to http_client is an error, not silently ignored."""
+        async with httpx.AsyncClient(base_url=BASE) as client:
+            with pytest.raises(ValueError, match="both given"):
+                VoicenterSession(base_url="http://127.0.0.1:9", http_client=client)
+
+    async def test_user_client_without_base_url_rejected(self):
+        """A client with no base URL is rejected up front."""
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(ValueError, match="has no base URL"):
+                VoicenterSession(http_client=client)
+
+    async def test_user_client_base_url_in_repr(self):
+        """The repr names the host the caller's client sends to."""
+        async with httpx.AsyncClient(base_url="http://127.0.0.1:8123") as client:
+            session = VoicenterSession(http_client=client)
+
+            assert "http://127.0.0.1 " in repr(session)
+
     async def test_one_client_for_all_codes(self, api, session):
         """Every request rides the session's one client."""
         api.post(PATH).mock(side_effect=ok)

@@ -316,6 +316,7 @@ class Pipeline:
         request.extensions["trace"] = self.stats.trace
         self.stats.requests_sent += 1
         started = time.perf_counter()
+        failure: VoicenterError | None = None
         try:
             if self._requests is None:
                 response = await self.client.send(request)
@@ -323,15 +324,22 @@ class Pipeline:
                 response = await send_direct(self.client, request)
         except httpx.HTTPError as exc:
             host = request.url.host
-            error = translate_httpx_error(exc, label=label, code=code, host=host)
-            raise error from safe_cause(exc)
+            failure = translate_httpx_error(exc, label=label, code=code, host=host)
+            failure.__cause__ = safe_cause(exc)
         except Exception as exc:
             # A transport should raise only httpx errors, but a socket-level
             # fault such as an out-of-range port can escape one as OSError or
             # OverflowError; it still ends as this department's failure.
-            raise translate_unexpected_error(
+            failure = translate_unexpected_error(
                 exc, label=label, code=code, host=request.url.host
-            ) from exc
+            )
+            failure.__cause__ = exc
+        if failure is not None:
+            # Raised here rather than in the except blocks, so the original
+            # httpx error, whose request carries the code, is not kept as
+            # __context__.
+            failure.__suppress_context__ = True
+            raise failure
 
         elapsed = time.perf_counter() - started
         status = response.status_code

@@ -56,7 +56,8 @@ class VoicenterSession:
 
     Args:
         base_url: Scheme and host of the service. Defaults to Voicenter's
-            monitor host; point it at a local emulator in tests.
+            monitor host; point it at a local emulator in tests. With
+            ``http_client``, leave it out and set the client's own base URL.
         method: ``"POST"`` (the default) sends the code in a JSON body, which
             keeps it out of URLs, proxies and access logs. ``"GET"`` sends it
             as a query parameter.
@@ -112,7 +113,7 @@ class VoicenterSession:
     def __init__(
         self,
         *,
-        base_url: str | httpx.URL = DEFAULT_BASE_URL,
+        base_url: str | httpx.URL | None = None,
         method: Method = "POST",
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
@@ -134,7 +135,7 @@ class VoicenterSession:
         on_response: ResponseHook | None = None,
     ) -> None:
         self._method = _check_method(method)
-        self._base_url = _check_base_url(base_url)
+        self._base_url = _choose_base_url(base_url, http_client)
         _check_positive("max_connections", max_connections)
         _check_open_file_limit(max_connections)
         check_seconds("keepalive_expiry", keepalive_expiry, allow_zero=True)
@@ -569,6 +570,35 @@ def _check_method(method: object) -> Method:
         return "GET"
     msg = f"method must be 'POST' or 'GET', got {method!r}"
     raise ValueError(msg)
+
+
+def _choose_base_url(
+    base_url: object, http_client: httpx.AsyncClient | None
+) -> httpx.URL:
+    """Return the URL requests go to, from the argument or the caller's client.
+
+    A caller's client sends every request to its own base URL, so a second
+    one given to the session would be silently ignored; that is an error,
+    because a test could then reach the real service while aiming at an
+    emulator.
+    """
+    if http_client is None:
+        return _check_base_url(DEFAULT_BASE_URL if base_url is None else base_url)
+    if base_url is not None:
+        msg = (
+            "base_url and http_client were both given, but requests go to the "
+            "client's own base URL; set it on the client, as in "
+            "httpx.AsyncClient(base_url=...), and leave base_url out"
+        )
+        raise ValueError(msg)
+    if not http_client.base_url.host:
+        msg = (
+            "http_client has no base URL, so requests would have no host; "
+            "create it with httpx.AsyncClient(base_url=...)"
+        )
+        raise ValueError(msg)
+
+    return _check_base_url(http_client.base_url)
 
 
 def _check_base_url(base_url: object) -> httpx.URL:
