@@ -2,8 +2,9 @@
 
 The function under test, ``directory_emails``, stands for your own code. The
 tests run it against the emulator's fixtures: a real server on 127.0.0.1, or
-respx without sockets. Install ``voicenter-async[testing]`` and run them with
-``pytest examples/test_my_service.py``.
+respx without sockets. In this repository, README's test command runs them. In
+your own project, install ``voicenter-async[testing]`` and copy this file and
+``conftest.py`` beside it.
 """
 
 from __future__ import annotations

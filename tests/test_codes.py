@@ -71,6 +71,8 @@ class TestParseCodes:
             (f"{CODE}=sales team", "looks like code=label"),
             (f"{CODE}=short", "looks like code=label"),
             (f"{CODE}=x" + "y" * 300, "looks like code=label"),
+            (f"{CODE} {OTHER}", "has whitespace inside its code"),
+            (f"sales={CODE} {OTHER}", "has whitespace inside its code"),
         ],
     )
     def test_rejected_entries(self, entry, fault):

@@ -965,18 +965,15 @@ def _report_closed_streams(stdout: TextIO | None, stderr: TextIO | None) -> int:
     Returns:
         `EXIT_USAGE`, before any code is read or sent.
     """
-    if _is_closed(stdout):
-        stream = stderr
-        message = (
-            "stdout is closed, so the roster cannot be written; run with "
-            "stdout open, or redirect it to /dev/null to discard the roster"
-        )
-    else:
-        stream = stdout
-        message = (
-            "stderr is closed, so the summary and errors cannot be written; "
-            "run with stderr open, or redirect it to /dev/null to discard them"
-        )
+    if not _is_closed(stdout):
+        # Only stderr is closed. Nothing is written to stdout, where it
+        # would end up in the caller's roster file.
+        return EXIT_USAGE
+    stream = stderr
+    message = (
+        "stdout is closed, so the roster cannot be written; run with "
+        "stdout open, or redirect it to /dev/null to discard the roster"
+    )
     if stream is not None and not _is_closed(stream):
         with contextlib.suppress(OSError, ValueError):
             stream.write(f"{PROG}: error: {message}\n")

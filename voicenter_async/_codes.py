@@ -110,6 +110,12 @@ def parse_entry(text: str, where: str) -> CodeEntry:
         if not code:
             msg = f"{where} is empty; give a code, or label=code"
             raise CodesInputError(msg)
+        if any(ch.isspace() for ch in code):
+            msg = (
+                f"{where} has whitespace inside its code; write one code a "
+                "line, as code or label=code"
+            )
+            raise CodesInputError(msg)
         return CodeEntry(label=None, code=code, where=where)
 
     label = label.strip()
@@ -125,6 +131,12 @@ def parse_entry(text: str, where: str) -> CodeEntry:
             f"{where} looks like code=label: the text before '=' has the shape "
             "of a department code (8 to 64 letters and digits) and the text "
             "after it does not; write label=code"
+        )
+        raise CodesInputError(msg)
+    if any(ch.isspace() for ch in code):
+        msg = (
+            f"{where} has whitespace inside its code; write one code a line, "
+            "as code or label=code"
         )
         raise CodesInputError(msg)
 

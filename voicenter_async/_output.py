@@ -114,7 +114,7 @@ def department_record(department: DepartmentResult) -> dict[str, Any]:
     if department.error is not None:
         error = {
             "type": type(department.error).__name__,
-            "message": department.error.message,
+            "message": command_line_advice(department.error.message),
         }
 
     return {

@@ -224,7 +224,7 @@ class FanoutGuard:
         if asyncio.get_running_loop().time() >= self.deadline:
             msg = (
                 f"GetExtensions request for {label} was not sent because the "
-                "deadline of fetch_departments passed first; raise deadline or "
+                "fan-out's deadline passed first; raise deadline or "
                 "concurrency, or fetch fewer codes"
             )
             raise RequestTimeoutError(msg, label=label)

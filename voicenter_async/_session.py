@@ -625,8 +625,8 @@ def _check_base_url(base_url: object) -> httpx.URL:
         raise ValueError(msg)
     if url.userinfo:
         msg = (
-            "base_url must not carry a user name or password: GetExtensions "
-            "authenticates by department code, and extra headers go in headers="
+            "base_url must not carry a user name or password, because "
+            "GetExtensions authenticates by department code alone"
         )
         raise ValueError(msg)
 
