@@ -314,7 +314,7 @@ class VoicenterSession:
             TransportError: The network failed or the request timed out.
             RateLimitedError: HTTP 429 after every retry, or with a
                 ``Retry-After`` longer than ``max_retry_after``.
-            ResponseFormatError: The body is not a valid answer.
+            ResponseFormatError: The body is not a valid response.
             RequestTimeoutError: The call passed ``request_deadline``.
             SessionStateError: The session is closed, or was closed while
                 the call ran.
@@ -373,7 +373,7 @@ class VoicenterSession:
 
         Raises:
             DepartmentsFailedError: With ``raise_on_error``, when any
-                department failed. Its ``roster`` holds every result.
+                department failed. Its ``roster`` contains every result.
             InvalidCodeError: ``codes`` is a single string.
             SessionStateError: The session is closed. Departments still
                 unfinished when the session is closed during the call end as
@@ -578,7 +578,7 @@ def _choose_base_url(
     """Return the URL requests go to, from the argument or the caller's client.
 
     A caller's client sends every request to its own base URL, so a second
-    one given to the session would be silently ignored; that is an error,
+    one given to the session would be silently ignored. That is an error,
     because a test could then reach the real service while aiming at an
     emulator.
     """

@@ -1,9 +1,9 @@
 """Mapping between GetExtensions' JSON and the library's records.
 
-The service is loose about types (``ERR`` as 0 or "0", ``AccountID`` as a
-number or a digit string), so the parser accepts each documented variant, and
-rejects anything that could silently corrupt data, such as a float id or a
-record without a SIP.
+The service is loose about types: ``ERR`` comes as 0 or "0", and
+``AccountID`` as a number or a digit string. The parser accepts each
+documented variant. It rejects anything that could silently corrupt data,
+such as a float id or a record without a SIP.
 
 The private cattrs converter defines the mapping. A body is first decoded by
 msgspec into typed structs that accept the same wire types, which is several
@@ -54,7 +54,7 @@ _MAX_ID_DIGITS = 20
 class _FieldError(ValueError):
     """A wire value that cannot become the field's type.
 
-    The message says only what was expected. The caller adds the value,
+    The message contains only what was expected. The caller adds the value,
     masked, because only the caller knows the code to mask.
     """
 
@@ -199,7 +199,7 @@ def parse_body(body: bytes, *, label: str | None, code: str) -> list[Extension]:
         UnauthorizedError: ``ERR`` is 1.
         APIError: ``ERR`` is any other non-zero value.
         ResponseFormatError: The body is not JSON, or not shaped like a
-            GetExtensions answer.
+            GetExtensions response.
     """
     try:
         return _parse(body, label=label, code=code)
@@ -387,7 +387,7 @@ def _structure_record(
             f"GetExtensions response for {label} has an invalid {field_path}: "
             f"{reason}, got {shown}"
         )
-        # The converter's errors say only what was expected, never the
+        # The converter's errors contain only what was expected, never the
         # value, so they are safe to keep as the cause.
         raise ResponseFormatError(
             msg, label=label, path=field_path, excerpt=excerpt(body, code)
