@@ -15,7 +15,7 @@ def _instant_backoff() -> Iterator[None]:
     """Make retry backoffs instant, keeping each session's retry count.
 
     stamina's testing mode replaces every wait with 0 s, and ``cap=True``
-    keeps the attempts a session asks for, up to 100.
+    keeps the attempts each session is set to, up to 100.
     """
     with stamina.set_testing(True, attempts=100, cap=True):
         yield

@@ -368,7 +368,7 @@ class TestExitStatus:
         assert "VOICENTER_CODES" in err
 
     def test_stdin_terminal(self, capsys, monkeypatch):
-        """A terminal on stdin is not read: the error says where codes go."""
+        """A terminal on stdin is not read, and the error names the code sources."""
         monkeypatch.setattr(sys, "stdin", _Terminal())
 
         status = main(["fetch"])

@@ -98,7 +98,7 @@ class TestResults:
         assert all(label.startswith("dept-") for label in labels)
 
     async def test_show_all_zero_by_default(self, api, session):
-        """Every fan-out request sends showAll 0 unless told otherwise."""
+        """Every fan-out request sends showAll 0 unless show_all is given."""
         await session.fetch_departments(["SalesCode0001", "SupportCode002"])
 
         assert [0, 0] == [json.loads(c.request.content)["showAll"] for c in api.calls]
@@ -216,7 +216,7 @@ class TestEmptyDepartments:
 
 class TestOnResult:
     async def test_called_once_per_department(self, api, session):
-        """on_result sees every department once, invalid codes included."""
+        """on_result gets every department once, invalid codes included."""
         seen = []
 
         roster = await session.fetch_departments(

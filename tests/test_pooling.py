@@ -50,7 +50,7 @@ async def test_sequential_calls_share_one_connection(emulator):
 
 @pytest.mark.parametrize("concurrency", [1, 4, 9])
 async def test_peak_never_above_concurrency(emulator, concurrency):
-    """The server never sees more requests at once than the setting."""
+    """The server never gets more requests at once than the setting."""
     emulator.add_fault(Fault.latency(0.005, jitter=0.01))
 
     async with VoicenterSession(

@@ -88,7 +88,7 @@ def unused_port() -> int:
 class TestRetries:
     @pytest.mark.parametrize("status", [429, 502, 503, 504])
     async def test_transient_status(self, emulator, status):
-        """429, 502, 503 and 504 are retried until the service answers."""
+        """429, 502, 503 and 504 are retried until the service responds."""
         emulator.add_fault(Fault.status(status), times=2)
 
         async with make_session(emulator) as session:
@@ -170,7 +170,7 @@ class TestRetries:
 
     @pytest.mark.parametrize("fault", [Fault.disconnect(), Fault.reset()])
     async def test_dropped_connection(self, emulator, fault):
-        """A connection closed or reset before any answer is retried."""
+        """A connection closed or reset before any response is retried."""
         emulator.add_fault(fault, times=1)
 
         async with make_session(emulator) as session:

@@ -256,7 +256,7 @@ class TestTransportErrors:
         assert str(exc) == str(info.value.__cause__)
 
     async def test_pool_timeout(self, api, session):
-        """A pool timeout has its own error that says what to change."""
+        """A pool timeout has its own error, naming the setting to change."""
         api.post(PATH).mock(side_effect=httpx.PoolTimeout("t"))
 
         with pytest.raises(PoolTimeoutError, match="max_connections"):
@@ -340,7 +340,7 @@ class TestTransportErrors:
             await session.get_extensions(CODE)
 
     async def test_cause_message_scrubbed(self, api, session):
-        """A cause whose message holds the code is masked."""
+        """A cause whose message contains the code is masked."""
         leak = httpx.ConnectError(f"failed for {BASE}{PATH}?code={CODE}")
         api.post(PATH).mock(side_effect=leak)
 

@@ -280,7 +280,7 @@ class TestErrors:
 
     @pytest.mark.parametrize("transport", TRANSPORTS)
     async def test_disconnect_before_answer(self, transport):
-        """A connection closed before any answer is RemoteProtocolError."""
+        """A connection closed before any response is RemoteProtocolError."""
 
         async def hang_up(reader, writer):
             await read_request(reader)

@@ -281,7 +281,7 @@ class TestBadBodies:
         assert info.value.excerpt.startswith("<html>bad code ***")
 
     def test_value_with_code_masked(self):
-        """A bad value that holds the code is masked before it is shortened."""
+        """A bad value that contains the code is masked before it is shortened."""
         long_code = "K" * 60
         record = {**FULL_RECORD, "AccountID": f"id {long_code}"}
 

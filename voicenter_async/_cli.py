@@ -522,7 +522,7 @@ def gather_codes(
     Raises:
         CodesInputError: A file cannot be read, an entry is malformed, or a
             label is reused.
-        UsageError: No source holds any code, or ``--codes-file -`` is
+        UsageError: No source contains any code, or ``--codes-file -`` is
             given while stdin is closed.
     """
     entries: list[CodeEntry] = []
@@ -692,7 +692,7 @@ async def run_demo(
 ) -> int:
     """Serve a made-up organization on 127.0.0.1 and fetch it with `run_fetch`.
 
-    Each department answers after its own delay from `DEMO_LATENCY`. The
+    Each department responds after its own delay from `DEMO_LATENCY`. The
     summary ends with the emulator's count of requests served and TCP
     connections opened, which shows the session reusing its connections.
     """
@@ -917,7 +917,7 @@ def _origin(base_url: str) -> str:
 
 
 def _sends_in_clear(base_url: str) -> bool:
-    """Whether a base URL sends codes unencrypted to another machine."""
+    """Check whether a base URL sends codes unencrypted to another machine."""
     url = httpx.URL(base_url)
     if url.scheme != "http" or url.host == "localhost":
         return False

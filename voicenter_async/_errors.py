@@ -81,7 +81,7 @@ class SessionStateError(VoicenterError, RuntimeError):
 
 
 class APIError(VoicenterError):
-    """The service answered with a non-zero ``ERR``.
+    """The service returned a non-zero ``ERR``.
 
     Attributes:
         err: The raw ``ERR`` value, as an int.
@@ -101,7 +101,7 @@ class UnauthorizedError(APIError):
 
 
 class HTTPStatusError(VoicenterError):
-    """The service answered with an HTTP status other than 2xx.
+    """The service returned an HTTP status other than 2xx.
 
     Attributes:
         status_code: The HTTP status code.

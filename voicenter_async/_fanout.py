@@ -179,8 +179,8 @@ async def _run_one(job: Job, fetch: Fetch) -> DepartmentResult:
     elapsed = time.perf_counter() - started
     if not extensions:
         logger.warning(
-            "department %s returned no extensions; the service answers a wrong "
-            "code this way, so check the code",
+            "department %s returned no extensions; the service returns an empty "
+            "list for a wrong code, so check the code",
             job.label,
             extra={"voicenter_label": job.label},
         )

@@ -1,4 +1,4 @@
-"""One GetExtensions exchange: building the request and reading the answer."""
+"""One GetExtensions exchange: building the request and reading the response."""
 
 from __future__ import annotations
 
@@ -307,7 +307,7 @@ def check_status(response: httpx.Response, *, label: str, code: str) -> None:
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Read a ``Retry-After`` header as seconds from now.
 
-    The header holds either a number of seconds or an HTTP-date (RFC 9110,
+    The header contains either a number of seconds or an HTTP-date (RFC 9110,
     section 10.2.3). A date in the past gives 0. An unreadable value gives
     None, as if the header were absent.
     """

@@ -64,8 +64,8 @@ class DepartmentResult:
     def empty(self) -> bool:
         """Whether the fetch succeeded but returned no extension.
 
-        The service answers a well-formed but unknown code with an empty
-        list, so an empty department often means a wrong code.
+        The service returns an empty list for a well-formed but unknown
+        code, so an empty department often means a wrong code.
         """
         return self.error is None and not self.extensions
 

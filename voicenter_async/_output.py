@@ -183,8 +183,8 @@ def write_table(roster: Roster, stream: TextIO) -> None:
     two.
     """
     # NOTE: terminals that apply the Unicode bidirectional algorithm may
-    # reorder adjacent right-to-left cells on screen; the padding is right
-    # in logical order, which is what most terminals display.
+    # reorder adjacent right-to-left cells on screen. The padding is right
+    # in logical order, not in the order such a terminal displays.
     headings = [heading for _, heading in TABLE_COLUMNS]
     rows = [
         [fit(_table_cell(getattr(e, field))) for field, _ in TABLE_COLUMNS]

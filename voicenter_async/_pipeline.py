@@ -55,8 +55,8 @@ logger = logging.getLogger("voicenter_async")
 class _Attempts:
     """State the retry loop of one exchange keeps between attempts.
 
-    Only the label travels here; the code stays in the pipeline's call
-    frames, so no retry hook, log record or stamina instrumentation sees it.
+    Only the label is stored here. The code stays in the pipeline's call
+    frames, so no retry hook, log record or stamina instrumentation gets it.
     """
 
     label: str
@@ -329,7 +329,7 @@ class Pipeline:
         except Exception as exc:
             # A transport should raise only httpx errors, but a socket-level
             # fault such as an out-of-range port can escape one as OSError or
-            # OverflowError; it still ends as this department's failure.
+            # OverflowError. It still ends as this department's failure.
             failure = translate_unexpected_error(
                 exc, label=label, code=code, host=request.url.host
             )

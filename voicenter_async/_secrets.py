@@ -44,7 +44,7 @@ def mask_text(text: str, *codes: str) -> str:
 def scrub_exception_chain(exc: BaseException, code: str) -> None:
     """Mask a code in the messages of an exception and of its causes.
 
-    httpx and the transports below it may put the request URL, which holds the
+    httpx and the transports below it may put the request URL, which contains the
     code when the request is a GET, into their messages. The exceptions are
     kept as ``__cause__`` for debugging, so their text is cleaned in place.
     """

@@ -73,12 +73,12 @@ class VoicenterSession:
         http_client: A client of your own to send requests with. The session
             uses it as it is, ignores the pool and timeout settings above, and
             does not close it.
-        transport: What the session's own client sends requests through:
-            ``"aiohttp"`` (the default for HTTP/1.1), whose CPU cost per
-            request stays flat as the pool grows; ``"httpcore"``, httpx's
-            own transport (the default with ``http2=True``, which only it
-            supports); or an `httpx.AsyncBaseTransport`, for example
-            `httpx.MockTransport` in tests.
+        transport: The transport of the session's own client.
+            ``"aiohttp"`` is the default for HTTP/1.1, because its CPU cost
+            per request stays flat as the pool grows. ``"httpcore"`` is
+            httpx's own transport and the default with ``http2=True``, which
+            only it supports. Any `httpx.AsyncBaseTransport` also works, for
+            example `httpx.MockTransport` in tests.
         max_retries: Retries of a transient failure after the first attempt:
             connection errors, connect and read timeouts, a pooled
             connection the server had closed, and HTTP 429, 502, 503 and

@@ -135,8 +135,8 @@ async def call_hook(
 ) -> None:
     """Call a user's hook, awaiting it when it returns an awaitable.
 
-    A hook that raises is logged at WARNING and otherwise ignored, so a
-    broken metrics exporter never fails a request.
+    An `Exception` from the hook is logged at WARNING and otherwise
+    ignored, so a broken metrics exporter does not fail the request.
     """
     if hook is None:
         return

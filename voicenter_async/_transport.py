@@ -137,7 +137,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             httpx.ReadTimeout: The server did not respond in time.
             httpx.RemoteProtocolError: The server closed the connection
                 early or sent something that is not HTTP/1.1.
-            httpx.ReadError: The connection failed while the answer was read.
+            httpx.ReadError: The connection failed while the response was read.
             httpx.UnsupportedProtocol: The URL is not http:// or https://.
         """
         scheme = request.url.scheme

@@ -7,7 +7,7 @@ such as a float id or a record without a SIP.
 
 The private cattrs converter defines the mapping. A body is first decoded by
 msgspec into typed structs that accept the same wire types, which is several
-times faster for large bodies; any body that this fast path does not accept
+times faster for large bodies. Any body that this fast path does not accept
 as it is goes through ``json`` and the converter, so every error is raised,
 with its message and path, by the converter's path alone.
 """

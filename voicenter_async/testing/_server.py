@@ -37,7 +37,7 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class _NotPlainError(Exception):
-    """The request on the fast path needs h11; ``eof`` says the input ended."""
+    """The request on the fast path needs h11. ``eof`` is set when input ended."""
 
     def __init__(self, *, eof: bool) -> None:
         super().__init__()
@@ -394,8 +394,8 @@ class VoicenterEmulator:
             _NotPlainError: h11 must take over. That happens wherever h11
                 could decide something before the head is complete (a first
                 byte no request line starts with, a head too long, the end of
-                input), and for every head that is not plain. h11 then sees
-                the same bytes it would have seen from the start.
+                input), and for every head that is not plain. h11 then gets
+                the same bytes it would have got from the start.
         """
         buffer = connection.buffer
         head_end = find_head_end(buffer)

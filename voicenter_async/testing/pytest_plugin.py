@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(name="voicenter_directory")
 def _voicenter_directory() -> Directory:
-    """The made-up departments the other fixtures serve."""
+    """Return the made-up departments that the other fixtures serve."""
     return sample_organization(seed=0)
 
 
@@ -41,13 +41,13 @@ def _voicenter_directory() -> Directory:
 async def _voicenter_emulator(
     voicenter_directory: Directory,
 ) -> AsyncIterator[VoicenterEmulator]:
-    """A running emulator on 127.0.0.1, closed after the test."""
+    """Yield a running emulator on 127.0.0.1 and close it after the test."""
     async with VoicenterEmulator(voicenter_directory) as emulator:
         yield emulator
 
 
 @pytest.fixture(name="voicenter_respx")
 def _voicenter_respx(voicenter_directory: Directory) -> Iterator[respx.MockRouter]:
-    """An active respx router serving GetExtensions without sockets."""
+    """Yield an active respx router that serves GetExtensions without sockets."""
     with mock_voicenter(voicenter_directory) as router:
         yield router
