@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report_scenario(scenario, run_scenario(scenario, rounds))
     if "parse" in parts:
         parse.report(
-            extensions=2_000 if args.smoke else 100_000, rounds=1 if args.smoke else 7
+            extensions=2_000 if args.smoke else 100_000, rounds=1 if args.smoke else 15
         )
     if "memory" in parts:
         memory.report(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -427,3 +428,98 @@ class TestFastPath:
 
         assert first.account_name is second.account_name
         assert second.account_name is third.account_name
+
+    def test_account_names_shared_when_departments_alternate(self):
+        """Names are shared even when departments' records are interleaved."""
+        names = ["Sales", "Support", None, "Sales", "Support"]
+        records = [
+            dict(FULL_RECORD, SIP=str(sip), AccountName=name)
+            for sip, name in enumerate(names)
+        ]
+
+        sales, support, none, sales_again, support_again = parse(body(records))
+
+        assert sales.account_name is sales_again.account_name
+        assert support.account_name is support_again.account_name
+        assert none.account_name is None
+
+    def test_number_sip_goes_through_python_builder(self):
+        """Wire variants that msgspec cannot build directly are still converted."""
+        raw = body([dict(FULL_RECORD, SIP=1001, SpeedDial=7, AccountID="42")])
+
+        [extension] = parse(raw)
+
+        assert ("1001", "7", 42) == (
+            extension.sip,
+            extension.speed_dial,
+            extension.account_id,
+        )
+        assert outcome(parse_by_converter, raw) == [extension]
+
+
+def large_body(count: int, **overrides: Any) -> bytes:
+    return body(
+        [{**FULL_RECORD, "SIP": str(1000 + n), **overrides} for n in range(count)]
+    )
+
+
+def gc_state_while_building(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    seen: list[bool] = []
+    build = _wire._build
+
+    def watched(records: Any) -> Any:
+        seen.append(gc.isenabled())
+        return build(records)
+
+    monkeypatch.setattr(_wire, "_build", watched)
+    return seen
+
+
+class TestLargeBodies:
+    """Large bodies are built with the cyclic garbage collector paused."""
+
+    @pytest.mark.parametrize("overrides", [{}, {"SIP": 5, "AccountID": "7"}])
+    def test_collector_paused_then_enabled(self, monkeypatch, overrides):
+        """The collector is off during the build and on again after it."""
+        seen = gc_state_while_building(monkeypatch)
+        raw = large_body(_wire._PAUSE_GC_RECORDS, **overrides)
+
+        extensions = parse(raw)
+
+        assert [False] == seen
+        assert gc.isenabled()
+        assert _wire._PAUSE_GC_RECORDS == len(extensions)
+        assert outcome(parse_by_converter, raw) == extensions
+
+    def test_small_body_leaves_collector_alone(self, monkeypatch):
+        """A body under the threshold is built with the collector running."""
+        seen = gc_state_while_building(monkeypatch)
+
+        parse(large_body(_wire._PAUSE_GC_RECORDS - 1))
+
+        assert [True] == seen
+
+    def test_disabled_collector_stays_disabled(self, monkeypatch):
+        """A caller who disabled the collector finds it still disabled."""
+        seen = gc_state_while_building(monkeypatch)
+        gc.disable()
+        try:
+            parse(large_body(_wire._PAUSE_GC_RECORDS))
+            still_disabled = not gc.isenabled()
+        finally:
+            gc.enable()
+
+        assert [False] == seen
+        assert still_disabled
+
+    def test_collector_enabled_after_failure(self, monkeypatch):
+        """An error while building still turns the collector back on."""
+
+        def fail(*_args: Any, **_kwargs: Any) -> Any:
+            raise MemoryError
+
+        monkeypatch.setattr(_wire.msgspec, "convert", fail)
+
+        with pytest.raises(ResponseFormatError, match="MemoryError"):
+            parse(large_body(_wire._PAUSE_GC_RECORDS))
+        assert gc.isenabled()
