@@ -1431,7 +1431,7 @@ LIBRARY_WORDS = (
 
 
 def _deadline_error() -> VoicenterError:
-    return _resilience._deadline_error("sales")
+    return _resilience.deadline_error("sales")
 
 
 def _not_sent_error() -> VoicenterError:

@@ -16,6 +16,7 @@ from voicenter_async import (
 )
 from voicenter_async._flight import (
     FlightCancelledError,
+    FlightExpiredError,
     ResultCache,
     SingleFlight,
     code_digest,
@@ -227,6 +228,117 @@ class TestSingleFlight:
 
         assert exchange_cancelled
         assert 0 == len(flights)
+
+    async def test_cancel_all_before_start(self):
+        """A flight cancelled before its task ran still wakes its callers."""
+        flights: SingleFlight[int] = SingleFlight()
+        ran = False
+
+        async def exchange() -> int:
+            nonlocal ran
+            ran = True
+            return 1
+
+        caller = asyncio.create_task(flights.run("key", exchange))
+        await asyncio.sleep(0)
+        # The caller has started the task, which has not run yet.
+        await flights.cancel_all()
+
+        with pytest.raises(FlightCancelledError):
+            await caller
+        assert not ran
+        assert 0 == len(flights)
+
+    async def test_error_reaches_every_caller(self):
+        """Each caller gets the exchange's error, and the flight is gone."""
+        flights: SingleFlight[int] = SingleFlight()
+        release = asyncio.Event()
+
+        async def exchange() -> int:
+            await release.wait()
+            raise ValueError("bad body")
+
+        callers = [asyncio.create_task(flights.run("key", exchange)) for _ in range(2)]
+        await asyncio.sleep(0)
+        release.set()
+        outcomes = await asyncio.gather(*callers, return_exceptions=True)
+
+        assert [ValueError, ValueError] == [type(outcome) for outcome in outcomes]
+        assert 0 == len(flights)
+
+    async def test_deadline_of_last_caller_cancels_exchange(self):
+        """A caller alone past its deadline ends the exchange, then raises."""
+        flights: SingleFlight[int] = SingleFlight()
+        exchange_cancelled = False
+
+        async def exchange() -> int:
+            nonlocal exchange_cancelled
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                exchange_cancelled = True
+                raise
+            return 1
+
+        deadline = asyncio.get_running_loop().time() + 0.05
+        with pytest.raises(FlightExpiredError):
+            await flights.run("key", exchange, deadline=deadline)
+
+        assert exchange_cancelled
+        assert 0 == len(flights)
+
+    async def test_deadline_of_one_caller_leaves_others(self):
+        """A caller past its deadline leaves; the other still gets the result."""
+        flights: SingleFlight[int] = SingleFlight()
+        release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        async def exchange() -> int:
+            await release.wait()
+            return 7
+
+        hurried = asyncio.create_task(
+            flights.run("key", exchange, deadline=loop.time() + 0.05)
+        )
+        patient = asyncio.create_task(flights.run("key", exchange))
+        with pytest.raises(FlightExpiredError):
+            await hurried
+        release.set()
+
+        assert 7 == await patient
+
+    async def test_result_at_deadline_is_kept(self):
+        """A result already there when the deadline fires is returned."""
+        flights: SingleFlight[int] = SingleFlight()
+
+        async def exchange() -> int:
+            await asyncio.sleep(0)
+            return 3
+
+        # The timer fires one loop pass before the exchange returns, and the
+        # caller runs after both.
+        deadline = asyncio.get_running_loop().time()
+
+        assert 3 == await flights.run("key", exchange, deadline=deadline)
+
+    async def test_error_after_callers_left_is_not_reported(self, caplog):
+        """An exchange that fails after every caller left logs nothing."""
+        flights: SingleFlight[int] = SingleFlight()
+
+        async def exchange() -> int:
+            try:
+                await asyncio.sleep(10)
+            finally:
+                raise ValueError("cleanup failed")
+
+        caller = asyncio.create_task(flights.run("key", exchange))
+        await asyncio.sleep(0)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await asyncio.sleep(0)
+
+        assert "never retrieved" not in caplog.text
 
 
 class TestKeeper:

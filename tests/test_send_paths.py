@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 import respx
 import stamina
+from hypothesis import given
+from hypothesis import strategies as st
 
-from voicenter_async import VoicenterSession
-from voicenter_async._http import DirectRequests, build_request
+from tests.test_transport import raw_server
+from voicenter_async import TransportError, VoicenterSession
+from voicenter_async._http import DirectRequests, _encode_payload, build_request
+from voicenter_async._transport import AiohttpTransport
 
 BASE = "http://voicenter.test"
 PATH = "/Comet/api/GetExtensions"
@@ -177,3 +183,112 @@ class TestFirstAttempt:
                     await session.get_extensions(CODE)
 
         assert 1 == route.call_count
+
+
+async def capture_heads(
+    session_kwargs: dict[str, object],
+    client_headers: dict[str, bytes] | None = None,
+) -> tuple[list[bytes], list[bytes]]:
+    """POST once through a session to a raw server; return the heads and bodies."""
+    heads: list[bytes] = []
+    bodies: list[bytes] = []
+    reply = json.dumps(OK_BODY).encode()
+
+    async def handler(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
+        lengths = [
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        length = lengths[0] if lengths else 0
+        bodies.append(await reader.readexactly(length))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(reply), reply)
+        )
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(handler) as url:
+        session = VoicenterSession(base_url=url, **session_kwargs)  # type: ignore[arg-type]
+        async with session:
+            session.http_client.headers.update(client_headers or {})
+            await session.get_extensions(CODE, show_all=False)
+
+    return heads, bodies
+
+
+def header_lines(head: bytes) -> list[bytes]:
+    """The header lines of a request head, lowercased and sorted, Host left out."""
+    lines = [line.lower() for line in head.split(b"\r\n")[1:] if line]
+    return sorted(line for line in lines if not line.startswith(b"host:"))
+
+
+class TestWholeResponsePath:
+    """An owned client on aiohttp skips httpx's request and response objects."""
+
+    async def test_used_for_owned_aiohttp_client(self, monkeypatch):
+        """POSTs go through send_whole, and never through handle_async_request."""
+        calls: list[str] = []
+        send_whole = AiohttpTransport.send_whole
+        handle = AiohttpTransport.handle_async_request
+
+        async def spy_whole(self, *args, **kwargs):
+            calls.append("whole")
+            return await send_whole(self, *args, **kwargs)
+
+        async def spy_handle(self, request):
+            calls.append("handle")
+            return await handle(self, request)
+
+        monkeypatch.setattr(AiohttpTransport, "send_whole", spy_whole)
+        monkeypatch.setattr(AiohttpTransport, "handle_async_request", spy_handle)
+        await capture_heads({})
+        await capture_heads({"method": "GET"})
+
+        assert ["whole", "handle"] == calls
+
+    async def test_same_bytes_as_httpx_path(self):
+        """The request on the wire matches the one built through httpx."""
+        extra = {"X-Team": "caf\u00e9".encode()}
+        direct_heads, direct_bodies = await capture_heads({}, extra)
+        httpcore_heads, httpcore_bodies = await capture_heads(
+            {"transport": "httpcore"}, extra
+        )
+
+        assert (
+            httpcore_bodies
+            == direct_bodies
+            == [b'{"code":"%s","showAll":0}' % CODE.encode()]
+        )
+        assert header_lines(httpcore_heads[0]) == header_lines(direct_heads[0])
+        assert "x-team: caf\u00e9".encode() in header_lines(direct_heads[0])
+
+    async def test_error_names_host_of_user_client(self):
+        """A failure through a caller's client names the client's host."""
+        async with raw_server(refuse) as url:
+            dead = url
+        async with (
+            httpx.AsyncClient(base_url=dead) as client,
+            VoicenterSession(http_client=client, max_retries=0) as session,
+        ):
+            with pytest.raises(TransportError, match=r"to 127\.0\.0\.1 failed"):
+                await session.get_extensions(CODE)
+
+
+async def refuse(reader, writer):
+    writer.close()
+
+
+@given(code=st.text(min_size=1), show_all=st.sampled_from([None, True, False]))
+def test_payload_matches_json_dumps(code, show_all):
+    """The hand-joined body equals json.dumps of the same dict."""
+    payload: dict[str, object] = {"code": code}
+    if show_all is not None:
+        payload["showAll"] = int(show_all)
+
+    assert json.dumps(payload, separators=(",", ":")).encode() == _encode_payload(
+        code, show_all
+    )

@@ -467,9 +467,9 @@ def gc_state_while_building(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     seen: list[bool] = []
     build = _wire._build
 
-    def watched(records: Any) -> Any:
+    def watched(document: Any) -> Any:
         seen.append(gc.isenabled())
-        return build(records)
+        return build(document)
 
     monkeypatch.setattr(_wire, "_build", watched)
     return seen

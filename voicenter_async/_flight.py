@@ -12,7 +12,13 @@ import attrs
 
 from ._models import Extension
 
-__all__ = ["FlightCancelledError", "ResultCache", "SingleFlight", "code_digest"]
+__all__ = [
+    "FlightCancelledError",
+    "FlightExpiredError",
+    "ResultCache",
+    "SingleFlight",
+    "code_digest",
+]
 
 T = TypeVar("T")
 
@@ -30,22 +36,38 @@ class FlightCancelledError(Exception):
     """The shared exchange was cancelled by `SingleFlight.cancel_all`."""
 
 
-@attrs.define(eq=False)
+class FlightExpiredError(Exception):
+    """The caller's deadline passed before the shared exchange ended."""
+
+
+# Set as a waker's result by the caller's deadline timer.
+_EXPIRED = object()
+
+
 class _Flight(Generic[T]):
-    task: asyncio.Task[T]
-    waiters: int = 0
-    # One future per caller, resolved when the task ends. A caller that is
-    # cancelled cancels only its own future, never the task.
-    wakers: list[asyncio.Future[None]] = attrs.Factory(list)
+    """One shared exchange: its task, its outcome and its waiting callers."""
+
+    __slots__ = ("done", "error", "task", "value", "waiters", "wakers")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[None] | None = None
+        self.waiters = 0
+        # One future per caller, resolved when the exchange ends. A caller
+        # that is cancelled cancels only its own future, never the task.
+        self.wakers: list[asyncio.Future[object]] = []
+        self.done = False
+        self.value: T | None = None
+        self.error: Exception | None = None
 
 
 class SingleFlight(Generic[T]):
     """Run at most one task per key; later callers with the key wait for it.
 
     The task runs apart from its callers, so it outlives a caller that is
-    cancelled while others still wait. When the last caller leaves, the task
-    is cancelled, and that caller returns only after the task has ended, so
-    no request is left running and no pooled connection stays checked out.
+    cancelled, or whose deadline passes, while others still wait. When the
+    last caller leaves, the task is cancelled, and that caller returns only
+    after the task has ended, so no request is left running and no pooled
+    connection stays checked out.
     """
 
     def __init__(self) -> None:
@@ -62,61 +84,105 @@ class SingleFlight(Generic[T]):
         key: Hashable,
         start: Callable[[], Coroutine[Any, Any, T]],
         *,
+        deadline: float | None = None,
         on_join: Callable[[], object] | None = None,
     ) -> T:
         """Join the flight for ``key``, starting it with ``start`` if none runs.
 
-        ``on_join`` is called when the caller joins a flight already running.
+        Args:
+            key: What identifies identical calls.
+            start: Returns the exchange to run when no flight for ``key`` runs.
+            deadline: Event-loop time at which this caller stops waiting, or
+                None to wait as long as the exchange takes.
+            on_join: Called when the caller joins a flight already running.
 
         Returns:
-            The task's result, the same object for every caller.
+            The exchange's result, the same object for every caller.
 
         Raises:
             FlightCancelledError: `cancel_all` cancelled the flight.
-            Exception: Whatever the task raised.
+            FlightExpiredError: ``deadline`` passed first.
+            Exception: Whatever the exchange raised.
         """
+        loop = asyncio.get_running_loop()
         flight = self._flights.get(key)
         if flight is None:
-            flight = _Flight(asyncio.ensure_future(start()))
+            flight = _Flight()
             self._flights[key] = flight
-            flight.task.add_done_callback(lambda _: self._finish(key, flight))
+            flight.task = loop.create_task(self._drive(key, flight, start))
         elif on_join is not None:
             on_join()
-        waker = flight.task.get_loop().create_future()
+        task = flight.task
+        assert task is not None
+        waker: asyncio.Future[object] = loop.create_future()
         flight.wakers.append(waker)
         flight.waiters += 1
+        # A timer on the caller's own future, rather than a timeout scope
+        # around the wait, is one loop callback and needs no cancellation.
+        timer = None if deadline is None else loop.call_at(deadline, _expire, waker)
         try:
             await waker
         finally:
+            if timer is not None:
+                timer.cancel()
             flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
-                flight.task.cancel()
-                await _settle(flight.task)
-        if flight.task.cancelled():
+            if flight.waiters == 0 and not task.done():
+                task.cancel()
+                await _settle(task)
+        if waker.result() is _EXPIRED and not flight.done:
+            raise FlightExpiredError
+        if not flight.done:
             raise FlightCancelledError
+        if flight.error is not None:
+            raise flight.error
 
-        return flight.task.result()
+        return flight.value  # type: ignore[return-value]
 
     async def cancel_all(self) -> None:
         """Cancel every flight and wait until all have ended."""
-        tasks = [flight.task for flight in self._flights.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            await _settle(task)
+        flights = list(self._flights.items())
+        for _, flight in flights:
+            assert flight.task is not None
+            flight.task.cancel()
+        for key, flight in flights:
+            assert flight.task is not None
+            await _settle(flight.task)
+            # A task cancelled before it started never ran _drive's finally.
+            self._finish(key, flight)
+
+    async def _drive(
+        self,
+        key: Hashable,
+        flight: _Flight[T],
+        start: Callable[[], Coroutine[Any, Any, T]],
+    ) -> None:
+        # The outcome is kept on the flight and the task itself ends without
+        # an error, so no error goes unretrieved when every caller has left.
+        # Waking the callers from here, instead of from a done callback,
+        # saves the event loop one callback per exchange.
+        try:
+            flight.value = await start()
+            flight.done = True
+        except Exception as exc:
+            flight.error = exc
+            flight.done = True
+        finally:
+            self._finish(key, flight)
 
     def _finish(self, key: Hashable, flight: _Flight[T]) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
-        # Marks an error as retrieved even when every caller had left.
-        if not flight.task.cancelled():
-            flight.task.exception()
         for waker in flight.wakers:
             if not waker.done():
                 waker.set_result(None)
 
 
-async def _settle(task: asyncio.Task[Any]) -> None:
+def _expire(waker: asyncio.Future[object]) -> None:
+    if not waker.done():
+        waker.set_result(_EXPIRED)
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
     """Wait until ``task`` has ended, even if the caller is being cancelled.
 
     A caller cancelled a second time while it waits stops waiting, and the

@@ -13,15 +13,21 @@ import httpx
 import stamina
 
 from ._errors import RequestTimeoutError, SessionStateError, VoicenterError
-from ._flight import FlightCancelledError, ResultCache, SingleFlight, code_digest
+from ._flight import (
+    FlightCancelledError,
+    FlightExpiredError,
+    ResultCache,
+    SingleFlight,
+    code_digest,
+)
 from ._http import (
     DirectRequests,
+    ExchangeResponse,
     Method,
     build_request,
     check_status,
     parse_retry_after,
     safe_cause,
-    send_direct,
     translate_httpx_error,
     translate_unexpected_error,
 )
@@ -30,10 +36,10 @@ from ._ratelimit import RateLimiter
 from ._resilience import (
     RETRY_STATUSES,
     RetryPolicy,
+    deadline_error,
     full_jitter_backoff,
     requested_delay,
     retry_reason,
-    run_before,
 )
 from ._stats import (
     ResponseEvent,
@@ -158,11 +164,11 @@ class Pipeline:
             return extensions
 
         try:
-            shared = await run_before(
-                self._flights.run(key, start, on_join=self._count_join),
-                attempts.deadline,
-                label=label,
+            shared = await self._flights.run(
+                key, start, deadline=attempts.deadline, on_join=self._count_join
             )
+        except FlightExpiredError:
+            raise deadline_error(label) from None
         except FlightCancelledError:
             msg = (
                 f"GetExtensions request for {label} was cancelled because the "
@@ -308,30 +314,22 @@ class Pipeline:
         attempts.retry_after = None
         attempts.status = None
         await self._wait_for_rate_limit(attempts)
-        if self._requests is None:
-            request = build_request(self.client, self._method, code, show_all)
-            request.headers.update(self._headers)
-        else:
-            request = self._requests.build(code, show_all)
-        request.extensions["trace"] = self.stats.trace
         self.stats.requests_sent += 1
         started = time.perf_counter()
         failure: VoicenterError | None = None
         try:
-            if self._requests is None:
-                response = await self.client.send(request)
-            else:
-                response = await send_direct(self.client, request)
+            response = await self._send(code, show_all)
         except httpx.HTTPError as exc:
-            host = request.url.host
-            failure = translate_httpx_error(exc, label=label, code=code, host=host)
+            failure = translate_httpx_error(
+                exc, label=label, code=code, host=self._host()
+            )
             failure.__cause__ = safe_cause(exc)
         except Exception as exc:
             # A transport should raise only httpx errors, but a socket-level
             # fault such as an out-of-range port can escape one as OSError or
             # OverflowError. It still ends as this department's failure.
             failure = translate_unexpected_error(
-                exc, label=label, code=code, host=request.url.host
+                exc, label=label, code=code, host=self._host()
             )
             failure.__cause__ = exc
         if failure is not None:
@@ -371,6 +369,21 @@ class Pipeline:
         check_status(response, label=label, code=code)
 
         return parse_body(response.content, label=label, code=code)
+
+    async def _send(self, code: str, show_all: bool | None) -> ExchangeResponse:
+        if self._requests is not None:
+            return await self._requests.send(code, show_all, self.stats.trace)
+        request = build_request(self.client, self._method, code, show_all)
+        request.headers.update(self._headers)
+        request.extensions["trace"] = self.stats.trace
+
+        return await self.client.send(request)
+
+    def _host(self) -> str:
+        if self._requests is not None and self._requests.host:
+            return self._requests.host
+
+        return self.client.base_url.host
 
     async def _wait_for_rate_limit(self, attempts: _Attempts) -> None:
         if self._limiter is None:

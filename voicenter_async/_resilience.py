@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import sys
-from collections.abc import Awaitable
-from typing import TypeVar
 
 import attrs
 import httpx
@@ -28,12 +25,10 @@ __all__ = [
     "RETRY_STATUSES",
     "FanoutGuard",
     "RetryPolicy",
+    "deadline_error",
     "full_jitter_backoff",
     "retry_reason",
-    "run_before",
 ]
-
-T = TypeVar("T")
 
 #: Statuses that mean "try again later" rather than "this request is wrong".
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -146,37 +141,7 @@ def requested_delay(error: VoicenterError, retry_after: float | None) -> float |
     return retry_after
 
 
-async def run_before(
-    awaitable: Awaitable[T], deadline: float | None, *, label: str
-) -> T:
-    """Await ``awaitable``, cancelling it when the event loop reaches ``deadline``.
-
-    This bounds the whole exchange, reading the body included, which
-    httpx's read timeout does not do when a server sends a byte at a time.
-
-    Raises:
-        RequestTimeoutError: The deadline passed first.
-    """
-    if deadline is None:
-        return await awaitable
-    loop = asyncio.get_running_loop()
-    if sys.version_info >= (3, 11):
-        scope = asyncio.timeout_at(deadline)
-        try:
-            async with scope:
-                return await awaitable
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise _deadline_error(label) from None
-
-    try:  # pragma: no cover - exercised on 3.10 only
-        return await asyncio.wait_for(awaitable, max(0.0, deadline - loop.time()))
-    except asyncio.TimeoutError:  # pragma: no cover - exercised on 3.10 only
-        raise _deadline_error(label) from None
-
-
-def _deadline_error(label: str) -> RequestTimeoutError:
+def deadline_error(label: str) -> RequestTimeoutError:
     msg = (
         f"GetExtensions request for {label} did not finish before its deadline; "
         "raise request_deadline or the fan-out deadline if the service is slow"

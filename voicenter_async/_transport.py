@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Literal, NoReturn
 
 import aiohttp
+import attrs
 import httpx
 
-__all__ = ["AiohttpTransport", "TransportName", "make_transport"]
+__all__ = [
+    "AiohttpTransport",
+    "TransportName",
+    "WholeResponse",
+    "aiohttp_headers",
+    "make_transport",
+]
 
 TransportName = Literal["aiohttp", "httpcore"]
 
@@ -89,6 +96,19 @@ def make_transport(
     return AiohttpTransport(limits=limits)
 
 
+@attrs.frozen(slots=True)
+class WholeResponse:
+    """A response whose body has been read, without httpx's objects.
+
+    It has the attributes of ``httpx.Response`` that the session reads.
+    """
+
+    status_code: int
+    reason_phrase: str
+    headers: Mapping[str, str]
+    content: bytes
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport that sends requests with an ``aiohttp.ClientSession``.
 
@@ -144,24 +164,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if scheme not in ("http", "https"):
             msg = f"Request URL has an unsupported protocol '{scheme}://'"
             raise httpx.UnsupportedProtocol(msg)
-        session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
-        await self._acquire_slot(timeouts.get("pool"))
-        try:
-            response = await session.request(
-                request.method,
-                str(request.url),
-                headers=_request_headers(request),
-                data=_request_body(request),
-                allow_redirects=False,
-                timeout=self._client_timeout(timeouts),
-                ssl=self._ssl_for(scheme),
-            )
-        except BaseException as exc:
-            self._release_slot()
-            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
-                _raise_translated(exc)
-            raise
+        response = await self._start(
+            request.method,
+            str(request.url),
+            headers=aiohttp_headers(request.headers),
+            body=_request_body(request),
+            timeouts=timeouts,
+            scheme=scheme,
+        )
 
         return httpx.Response(
             status_code=response.status,
@@ -172,6 +183,80 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },
         )
+
+    async def send_whole(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> WholeResponse:
+        """Send one request and read its whole body, without httpx's objects.
+
+        This is the session's path for the requests of a client it created:
+        it skips building ``httpx.Request`` and ``httpx.Response`` objects
+        and streaming the body through them, and raises the same httpx
+        exceptions as `handle_async_request`.
+
+        Args:
+            method: The HTTP method.
+            url: An absolute http:// or https:// URL.
+            headers: The headers to send, without ``Content-Length``, which
+                is set from ``body``.
+            body: The request body.
+            timeouts: httpx's timeout extension: ``connect``, ``read`` and
+                ``pool`` in seconds, or None for no limit.
+        """
+        scheme = "https" if url.startswith("https:") else "http"
+        response = await self._start(
+            method, url, headers=headers, body=body, timeouts=timeouts, scheme=scheme
+        )
+        try:
+            content = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            _raise_translated(exc)
+        finally:
+            # A fully read body hands the connection back to the pool;
+            # otherwise aiohttp closes it.
+            response.release()
+            self._release_slot()
+
+        return WholeResponse(
+            status_code=response.status,
+            reason_phrase=response.reason or "",
+            headers=response.headers,
+            content=content,
+        )
+
+    async def _start(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | AsyncIterator[bytes] | None,
+        timeouts: Mapping[str, float | None],
+        scheme: str,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and return its response, holding a pool slot."""
+        session = self._session or self._open()
+        await self._acquire_slot(timeouts.get("pool"))
+        try:
+            return await session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=self._client_timeout(timeouts),
+                ssl=self._ssl_for(scheme),
+            )
+        except BaseException as exc:
+            self._release_slot()
+            if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+                _raise_translated(exc)
+            raise
 
     async def aclose(self) -> None:
         """Close every pooled connection. Calling it again does nothing."""
@@ -217,7 +302,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._slots.release()
 
     def _client_timeout(
-        self, timeouts: dict[str, float | None]
+        self, timeouts: Mapping[str, float | None]
     ) -> aiohttp.ClientTimeout:
         key = (timeouts.get("connect"), timeouts.get("read"))
         found = self._timeouts.get(key)
@@ -286,10 +371,16 @@ def _http_version(response: aiohttp.ClientResponse) -> bytes:
     return b"HTTP/%d.%d" % (version.major, version.minor)
 
 
-def _request_headers(request: httpx.Request) -> list[tuple[str, str]]:
+def aiohttp_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Return httpx headers as aiohttp takes them, without the body's own.
+
+    Names and values are decoded with the encoding httpx found for them,
+    since aiohttp encodes them as UTF-8 again when it writes them.
+    """
+    encoding = headers.encoding
     return [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in request.headers.raw
+        (name.decode(encoding), value.decode(encoding))
+        for name, value in headers.raw
         if name.lower() not in _BODY_HEADERS
     ]
 
