@@ -21,6 +21,7 @@ from voicenter_async.testing._http1 import (
     find_head_end,
     parse_simple_head,
     response_head,
+    sized_response_head,
 )
 
 DIRECTORY = sample_organization(0, 2, 3)
@@ -125,6 +126,44 @@ class TestResponseHead:
             response_head(
                 200, (("X-A", "a\r\nb"), ("Content-Length", "0")), close=False
             )
+
+
+class TestSizedResponseHead:
+    @pytest.mark.parametrize("status", [200, 204, 400, 404, 405, 429, 503])
+    @pytest.mark.parametrize("close", [False, True])
+    @pytest.mark.parametrize("length", [0, 1, 9, 10, 1234, 10**9])
+    def test_matches_response_head(self, status, close, length):
+        """The spliced head equals the head h11 writes for that length."""
+        headers = (("Content-Type", "text/plain"), ("Allow", "GET, POST"))
+        expected = response_head(
+            status, (*headers, ("Content-Length", str(length))), close=close
+        )
+
+        assert expected == sized_response_head(status, headers, length, close=close)
+
+    def test_no_other_headers(self):
+        """A head with no headers of its own still gets its length."""
+        head = sized_response_head(200, (), 17, close=False)
+
+        assert b"HTTP/1.1 200 \r\nContent-Length: 17\r\n\r\n" == head
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param((("content-length", "5"),), id="own-length"),
+            pytest.param((("Transfer-Encoding", "chunked"),), id="chunked"),
+        ],
+    )
+    def test_framing_headers_fall_back(self, headers):
+        """Headers that frame the body themselves get h11's whole head."""
+        expected = response_head(200, (*headers, ("Content-Length", "5")), close=False)
+
+        assert expected == sized_response_head(200, headers, 5, close=False)
+
+    def test_invalid_header_raises(self):
+        """An invalid header value raises here too."""
+        with pytest.raises(h11.LocalProtocolError):
+            sized_response_head(200, (("X-A", "a\r\nb"),), 3, close=False)
 
 
 async def exchange(emulator: VoicenterEmulator, *chunks: bytes | None) -> bytes:

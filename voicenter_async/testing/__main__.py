@@ -111,6 +111,9 @@ async def serve(
 ) -> None:
     """Run ``emulator`` until ``stop`` is set, printing its URL and summary."""
     async with emulator:
+        # Encode every department before announcing the URL, so the first
+        # request for each one costs no more than the next.
+        emulator.directory.encode_all()
         print(emulator.base_url, file=out, flush=True)
         await stop.wait()
         stats = emulator.stats

@@ -11,7 +11,8 @@ import attrs
 
 from voicenter_async._secrets import code_fingerprint as fingerprint
 
-from ._protocol import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Reply, encode_json
+from ._org import encode_json
+from ._protocol import JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE, Reply
 
 _DEFAULT_HTML = (
     b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head>"

@@ -24,6 +24,7 @@ __all__ = [
     "find_head_end",
     "parse_simple_head",
     "response_head",
+    "sized_response_head",
 ]
 
 # h11's default max_incomplete_event_size: a head still incomplete past this
@@ -75,8 +76,12 @@ def find_head_end(buffer: bytes | bytearray) -> int:
     return match.end()
 
 
+@functools.lru_cache(maxsize=256)
 def parse_simple_head(head: bytes) -> SimpleRequest | None:
     """Parse a complete request head, or return None if it is not plain.
+
+    Results are cached by the head's bytes, because a client sends the same
+    head again for each request of the same size to the same target.
 
     Args:
         head: The bytes up to and including the blank line that ends the
@@ -156,6 +161,54 @@ def response_head(
     response = h11.Response(status_code=status, headers=list(headers))
 
     return connection.send(response) or b""
+
+
+def sized_response_head(
+    status: int,
+    headers: tuple[tuple[str, str], ...],
+    content_length: int,
+    *,
+    close: bool,
+) -> bytes:
+    """Return :func:`response_head` with ``Content-Length`` appended to ``headers``.
+
+    Bodies of many different sizes would each miss the cache of
+    :func:`response_head` and cost a run of h11, so this caches the head
+    around a placeholder length once per status and header tuple, and puts
+    the real length in. The bytes are the same either way.
+    """
+    parts = _split_head(status, headers, close=close)
+    if parts is None:
+        length_header = ("Content-Length", str(content_length))
+        return response_head(status, (*headers, length_header), close=close)
+
+    before, after = parts
+    return b"%b%d%b" % (before, content_length, after)
+
+
+# The placeholder line in a head that _split_head cuts at its value.
+_LENGTH_LINE = b"\r\nContent-Length: 0\r\n"
+_LENGTH_VALUE_START = len(b"\r\nContent-Length: ")
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_head(
+    status: int, headers: tuple[tuple[str, str], ...], *, close: bool
+) -> tuple[bytes, bytes] | None:
+    """Return the head for a zero-length body, cut before and after the ``0``.
+
+    Returns None when ``headers`` already frame the body themselves (their
+    own ``Content-Length``, or a ``Transfer-Encoding`` that makes h11 drop
+    the length), so the caller falls back to a whole h11 head.
+    """
+    if any(name.lower() == "content-length" for name, _ in headers):
+        return None
+    head = response_head(status, (*headers, ("Content-Length", "0")), close=close)
+    if head.count(_LENGTH_LINE) != 1:
+        return None
+
+    start = head.index(_LENGTH_LINE) + _LENGTH_VALUE_START
+    return head[:start], head[start + 1 :]
 
 
 _TEMPLATE_REQUEST = b"GET / HTTP/1.1\r\nHost: emulator\r\n\r\n"

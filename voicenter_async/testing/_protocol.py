@@ -14,7 +14,7 @@ import attrs
 
 from voicenter_async._secrets import code_fingerprint as fingerprint
 
-from ._org import Department, Directory, is_valid_code
+from ._org import Directory, encode_json, is_valid_code
 
 API_PATH = "/Comet/api/GetExtensions"
 
@@ -25,11 +25,10 @@ _TRUE_VALUES = frozenset({"1", "true"})
 _FALSE_VALUES = frozenset({"0", "false"})
 
 
-def encode_json(value: object) -> bytes:
-    """Encode ``value`` as compact UTF-8 JSON, keeping Hebrew unescaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-    return text.encode("utf-8")
+# A successful listing is encode_json({"ERR": 0, "DESC": "OK", "EXTENSIONS":
+# [...]}), written as these two ends around the array items.
+_LISTING_START = b'{"ERR":0,"DESC":"OK","EXTENSIONS":['
+_LISTING_END = b"]}"
 
 
 def _mask_optional_code(code: str | None) -> str:
@@ -125,13 +124,19 @@ def parse_request(method: str, target: str, body: bytes = b"") -> ParsedRequest:
         body: The request body.
     """
     method = method.upper()
-    split = urlsplit(target)
-    params = _query_params(split.query)
+    if target == API_PATH:
+        # The usual POST target has no query string, so parsing can skip it.
+        path = API_PATH
+        params: dict[str, Any] = {}
+    else:
+        split = urlsplit(target)
+        path = split.path
+        params = _query_params(split.query)
 
-    if split.path != API_PATH:
-        return ParsedRequest(method, split.path, None, error="not_found")
+    if path != API_PATH:
+        return ParsedRequest(method, path, None, error="not_found")
     if method not in {"GET", "POST"}:
-        return ParsedRequest(method, split.path, None, error="method_not_allowed")
+        return ParsedRequest(method, path, None, error="method_not_allowed")
 
     if method == "POST" and body.strip():
         try:
@@ -139,7 +144,7 @@ def parse_request(method: str, target: str, body: bytes = b"") -> ParsedRequest:
         except (UnicodeDecodeError, json.JSONDecodeError):
             payload = None
         if not isinstance(payload, dict):
-            return ParsedRequest(method, split.path, None, error="invalid_body")
+            return ParsedRequest(method, path, None, error="invalid_body")
         params.update(payload)
 
     code = params.get("code")
@@ -147,7 +152,7 @@ def parse_request(method: str, target: str, body: bytes = b"") -> ParsedRequest:
 
     return ParsedRequest(
         method,
-        split.path,
+        path,
         code if isinstance(code, str) else None,
         show_all,
         None if valid else "invalid_show_all",
@@ -208,26 +213,25 @@ def build_reply(directory: Directory, request: ParsedRequest) -> Reply:
     if department is None:
         return _api_reply(0, "OK", [])
 
-    show_all = request.show_all is not False
-    key = (request.code, show_all)
-    body = directory.cached_body(
-        key, lambda: _encode_listing(directory, department, show_all=show_all)
-    )
+    if request.show_all is False:
+        items = directory.encoded_extensions(department)
+        body = _LISTING_START + items + _LISTING_END
+    else:
+        organization = department.organization
+        body = directory.organization_body(
+            organization, lambda: _encode_organization(directory, organization)
+        )
 
     return Reply(200, (("Content-Type", JSON_CONTENT_TYPE),), body)
 
 
-def _encode_listing(
-    directory: Directory, department: Department, *, show_all: bool
-) -> bytes:
-    listed: tuple[Department, ...]
-    if show_all:
-        listed = directory.organization(department.organization)
-    else:
-        listed = (department,)
-    extensions = [item for d in listed for item in d.wire_extensions()]
+def _encode_organization(directory: Directory, organization: str) -> bytes:
+    departments = directory.organization(organization)
+    # A department without extensions has no items, and so adds no comma.
+    items = [directory.encoded_extensions(d) for d in departments]
+    joined = b",".join(item for item in items if item)
 
-    return encode_json({"ERR": 0, "DESC": "OK", "EXTENSIONS": extensions})
+    return _LISTING_START + joined + _LISTING_END
 
 
 def handle_request(

@@ -19,7 +19,12 @@ import attrs
 import h11
 
 from ._faults import Fault, FaultKind, FaultRule, FaultTable
-from ._http1 import MAX_HEAD_SIZE, find_head_end, parse_simple_head, response_head
+from ._http1 import (
+    MAX_HEAD_SIZE,
+    find_head_end,
+    parse_simple_head,
+    sized_response_head,
+)
 from ._org import Directory, sample_organization
 from ._protocol import ParsedRequest, Reply, build_reply, parse_request
 from ._stats import EmulatorStats, RecordedRequest, StatsRecorder
@@ -44,7 +49,9 @@ class _NotPlainError(Exception):
         self.eof = eof
 
 
-@attrs.define(eq=False)
+# No field has a validator or converter, so plain assignment skips the
+# attrs hooks that would otherwise run on every request counter update.
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class _Connection:
     """One accepted TCP connection, on the fast path or with its h11 state.
 
@@ -78,10 +85,10 @@ class _Connection:
         self.writer.write(data)
 
     def send_head(self, reply: Reply, *, close: bool) -> None:
-        headers = (*reply.headers, ("Content-Length", str(len(reply.body))))
         if self.protocol is None:
-            self.writer.write(response_head(reply.status, headers, close=close))
+            self.writer.write(_plain_head(reply, close=close))
             return
+        headers = (*reply.headers, ("Content-Length", str(len(reply.body))))
         if close:
             headers = (*headers, ("Connection", "close"))
         self.send(h11.Response(status_code=reply.status, headers=list(headers)))
@@ -102,8 +109,7 @@ class _Connection:
             self.send_head(reply, close=close)
             self.send(h11.Data(data=payload), h11.EndOfMessage())
             return
-        headers = (*reply.headers, ("Content-Length", str(len(reply.body))))
-        head = response_head(reply.status, headers, close=close)
+        head = _plain_head(reply, close=close)
         self.writer.write(head + payload if payload else head)
 
     def reset(self) -> None:
@@ -118,6 +124,13 @@ class _Connection:
         await points, so cancelling it during cleanup cannot skip any step.
         """
         self.writer.close()
+
+
+def _plain_head(reply: Reply, *, close: bool) -> bytes:
+    """Return the head the fast path sends for ``reply``, sized to its body."""
+    return sized_response_head(
+        reply.status, reply.headers, len(reply.body), close=close
+    )
 
 
 class VoicenterEmulator:
@@ -482,8 +495,9 @@ class VoicenterEmulator:
         """Respond to one request and return whether the connection may stay open."""
         parsed = parse_request(method, target, body)
         plan = self._faults.take(parsed.code)
-        self._stats.request_started(
-            RecordedRequest(
+        record = None
+        if self._stats.keeps_requests:
+            record = RecordedRequest(
                 connection_id=connection.id,
                 method=parsed.method,
                 path=parsed.path,
@@ -493,7 +507,7 @@ class VoicenterEmulator:
                 fault=None if plan.fault is None else plan.fault.kind.value,
                 delay=plan.delay,
             )
-        )
+        self._stats.request_started(record)
 
         try:
             if plan.delay > 0:

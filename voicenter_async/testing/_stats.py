@@ -120,9 +120,20 @@ class StatsRecorder:
         with self._lock:
             self._connections_open -= 1
 
-    def request_started(self, record: RecordedRequest) -> None:
+    @property
+    def keeps_requests(self) -> bool:
+        """Whether the request log keeps records. It keeps none with a limit of 0."""
+        return self._log.maxlen != 0
+
+    def request_started(self, record: RecordedRequest | None) -> None:
+        """Count a request, and log ``record`` unless it is None.
+
+        The server passes None when :attr:`keeps_requests` is False, so it
+        need not build a record the log would drop.
+        """
         with self._lock:
-            self._log.append(record)
+            if record is not None:
+                self._log.append(record)
             self._requests_served += 1
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
