@@ -104,6 +104,7 @@ async def _client_per_request(
 
 
 PEERS: dict[str, Peer] = {
+    "voicenter-async (asyncio)": _library("asyncio"),
     "voicenter-async (aiohttp)": _library("aiohttp"),
     "voicenter-async (httpcore)": _library("httpcore"),
     "raw aiohttp": _raw_aiohttp,

@@ -53,13 +53,18 @@ def test_fanout_every_peer(output):
     rows = table_rows(output, "fan-out")
 
     assert {
+        "voicenter-async (asyncio)",
         "voicenter-async (aiohttp)",
         "voicenter-async (httpcore)",
         "raw aiohttp",
         "raw httpx",
         "client per request",
     } == set(rows)
-    for peer in ("voicenter-async (aiohttp)", "voicenter-async (httpcore)"):
+    for peer in (
+        "voicenter-async (asyncio)",
+        "voicenter-async (aiohttp)",
+        "voicenter-async (httpcore)",
+    ):
         assert "4" == rows[peer][4], peer
     assert "12" == rows["client per request"][4]
 
@@ -69,7 +74,7 @@ def test_cpu_scenario(output):
     rows = table_rows(output, "cpu")
 
     assert rows["raw aiohttp"][3].startswith("1.00")
-    assert "voicenter-async (aiohttp)" in rows
+    assert "voicenter-async (asyncio)" in rows
 
 
 def test_parse_and_memory(output):

@@ -55,7 +55,7 @@ async def _emulator(directory: Directory) -> AsyncIterator[VoicenterEmulator]:
 
 
 # Every behaviour here must hold on each transport the session offers.
-TRANSPORTS = ["aiohttp", "httpcore"]
+TRANSPORTS = ["asyncio", "aiohttp", "httpcore"]
 _transport = {"name": TRANSPORTS[0]}
 
 
@@ -586,6 +586,17 @@ class TestHooks:
 
         assert extensions
         assert any("hook" in r.getMessage() for r in caplog.records)
+
+    async def test_connections_counted_by_default(self, emulator):
+        """stats counts the TCP connections the session's own pool opened."""
+        async with make_session(
+            emulator, transport="asyncio", max_connections=2
+        ) as session:
+            await session.fetch_departments(CODES, concurrency=2)
+            stats = session.stats
+
+        assert emulator.stats.connections_opened == stats.connections_opened
+        assert 2 == stats.connections_opened
 
     async def test_connections_counted(self, emulator):
         """stats counts the TCP connections that httpcore's pool opened."""

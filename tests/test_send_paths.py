@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tests.test_transport import raw_server
 from voicenter_async import TransportError, VoicenterSession
 from voicenter_async._http import DirectRequests, _encode_payload, build_request
+from voicenter_async._native import AsyncioTransport
 from voicenter_async._transport import AiohttpTransport
 
 BASE = "http://voicenter.test"
@@ -86,7 +87,7 @@ class TestDirectRequests:
 
 
 class TestSendPaths:
-    @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp", "httpcore"])
     async def test_owned_client_reaches_respx(self, transport):
         """respx intercepts the owned client's direct sends on every transport."""
         with respx.mock(base_url=BASE, using="httpx") as router:
@@ -229,11 +230,12 @@ def header_lines(head: bytes) -> list[bytes]:
 class TestWholeResponsePath:
     """An owned client on aiohttp skips httpx's request and response objects."""
 
-    async def test_used_for_owned_aiohttp_client(self, monkeypatch):
+    @pytest.mark.parametrize("kind", [AsyncioTransport, AiohttpTransport])
+    async def test_used_for_owned_client(self, monkeypatch, kind):
         """POSTs go through send_whole, and never through handle_async_request."""
         calls: list[str] = []
-        send_whole = AiohttpTransport.send_whole
-        handle = AiohttpTransport.handle_async_request
+        send_whole = kind.send_whole
+        handle = kind.handle_async_request
 
         async def spy_whole(self, *args, **kwargs):
             calls.append("whole")
@@ -243,17 +245,39 @@ class TestWholeResponsePath:
             calls.append("handle")
             return await handle(self, request)
 
-        monkeypatch.setattr(AiohttpTransport, "send_whole", spy_whole)
-        monkeypatch.setattr(AiohttpTransport, "handle_async_request", spy_handle)
-        await capture_heads({})
-        await capture_heads({"method": "GET"})
+        monkeypatch.setattr(kind, "send_whole", spy_whole)
+        monkeypatch.setattr(kind, "handle_async_request", spy_handle)
+        name = "asyncio" if kind is AsyncioTransport else "aiohttp"
+        await capture_heads({"transport": name})
+        await capture_heads({"transport": name, "method": "GET"})
 
         assert ["whole", "handle"] == calls
 
-    async def test_same_bytes_as_httpx_path(self):
+    async def test_subclass_goes_through_httpx(self, monkeypatch):
+        """A subclass of a library transport gets httpx request objects."""
+
+        class Custom(AsyncioTransport):
+            pass
+
+        calls: list[str] = []
+        handle = Custom.handle_async_request
+
+        async def spy_handle(self, request):
+            calls.append("handle")
+            return await handle(self, request)
+
+        monkeypatch.setattr(Custom, "handle_async_request", spy_handle)
+        await capture_heads({"transport": Custom()})
+
+        assert ["handle"] == calls
+
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+    async def test_same_bytes_as_httpx_path(self, transport):
         """The request on the wire matches the one built through httpx."""
         extra = {"X-Team": "caf\u00e9".encode()}
-        direct_heads, direct_bodies = await capture_heads({}, extra)
+        direct_heads, direct_bodies = await capture_heads(
+            {"transport": transport}, extra
+        )
         httpcore_heads, httpcore_bodies = await capture_heads(
             {"transport": "httpcore"}, extra
         )

@@ -17,6 +17,7 @@ from voicenter_async import (
     TransportError,
     VoicenterSession,
 )
+from voicenter_async._native import AsyncioTransport
 from voicenter_async._transport import (
     AiohttpTransport,
     _raise_translated,
@@ -31,7 +32,7 @@ from voicenter_async.testing import (
 )
 
 BASE = "http://voicenter.test"
-TRANSPORTS = ["aiohttp", "httpcore"]
+TRANSPORTS = ["asyncio", "aiohttp", "httpcore"]
 LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
 
 
@@ -55,11 +56,17 @@ def payload(code: str) -> bytes:
 
 
 class TestChoice:
-    def test_default_is_aiohttp(self):
-        """No choice and HTTP/1.1 gives the aiohttp transport."""
+    def test_default_is_asyncio(self):
+        """No choice and HTTP/1.1 gives the library's own transport."""
         chosen = make_transport(None, limits=LIMITS, http2=False)
 
-        assert isinstance(chosen, AiohttpTransport)
+        assert type(chosen) is AsyncioTransport
+
+    def test_aiohttp_by_name(self):
+        """'aiohttp' gives the aiohttp transport."""
+        chosen = make_transport("aiohttp", limits=LIMITS, http2=False)
+
+        assert type(chosen) is AiohttpTransport
 
     def test_http2_default_is_httpcore(self):
         """No choice with http2 leaves httpx to build its httpcore transport."""
@@ -91,10 +98,10 @@ class TestChoice:
             VoicenterSession(base_url=BASE, transport="curl")  # type: ignore[arg-type]
 
     def test_session_default_client_transport(self):
-        """A default session's client sends through the aiohttp transport."""
+        """A default session's client sends through the asyncio transport."""
         session = VoicenterSession(base_url=BASE)
 
-        assert isinstance(session.http_client._transport, AiohttpTransport)
+        assert type(session.http_client._transport) is AsyncioTransport
 
     def test_session_http2_uses_httpcore(self):
         """http2=True builds httpx's own HTTP/2-capable transport."""

@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Mapping
 from datetime import timezone
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import httpx
 
@@ -24,6 +24,7 @@ from ._errors import (
     TransportError,
     VoicenterError,
 )
+from ._native import AsyncioTransport, Trace
 from ._secrets import scrub_exception_chain
 from ._transport import AiohttpTransport, aiohttp_headers
 from ._wire import excerpt
@@ -47,6 +48,10 @@ ENDPOINT = "/Comet/api/GetExtensions"
 _OPEN_FILE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
 
 Method = Literal["POST", "GET"]
+
+# The library's transports, which can send a request without httpx's
+# request and response objects.
+_WHOLE_RESPONSE_TRANSPORTS = (AsyncioTransport, AiohttpTransport)
 
 
 class ExchangeResponse(Protocol):
@@ -162,7 +167,7 @@ class DirectRequests:
         return request
 
     async def send(
-        self, code: str, show_all: bool | None, trace: object
+        self, code: str, show_all: bool | None, trace: Trace | None
     ) -> ExchangeResponse:
         """Send the request for one code and return its response, body read.
 
@@ -177,13 +182,16 @@ class DirectRequests:
             transport = self._client._transport_for_url(self._url)
             # respx's httpx mode patches _transport_for_url, so under respx
             # this is respx's transport and the request goes the httpx way.
-            if type(transport) is AiohttpTransport:
-                return await transport.send_whole(
+            # Exact types: a subclass may have its own handle_async_request.
+            if type(transport) in _WHOLE_RESPONSE_TRANSPORTS:
+                sender = cast("AsyncioTransport | AiohttpTransport", transport)
+                return await sender.send_whole(
                     "POST",
                     self._url_text,
                     self._header_items,
                     _encode_payload(code, show_all),
                     self._timeout,
+                    trace=trace,
                 )
         request = self.build(code, show_all)
         request.extensions["trace"] = trace

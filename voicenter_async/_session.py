@@ -74,11 +74,13 @@ class VoicenterSession:
             uses it as it is, ignores the pool and timeout settings above, and
             does not close it.
         transport: The transport of the session's own client.
-            ``"aiohttp"`` is the default for HTTP/1.1, because its CPU cost
-            per request stays flat as the pool grows. ``"httpcore"`` is
-            httpx's own transport and the default with ``http2=True``, which
-            only it supports. Any `httpx.AsyncBaseTransport` also works, for
-            example `httpx.MockTransport` in tests.
+            ``"asyncio"``, the default for HTTP/1.1, is the library's own
+            HTTP/1.1 client, which spends the least CPU per request.
+            ``"aiohttp"`` sends through an ``aiohttp.ClientSession``.
+            ``"httpcore"`` is httpx's own transport and the default with
+            ``http2=True``, which only it supports. Any
+            `httpx.AsyncBaseTransport` also works, for example
+            `httpx.MockTransport` in tests.
         max_retries: Retries of a transient failure after the first attempt:
             connection errors, connect and read timeouts, a pooled
             connection the server had closed, and HTTP 429, 502, 503 and

@@ -83,8 +83,8 @@ class SessionStats:
         single_flight_joins: Calls that shared the exchange of an identical
             call already in flight instead of sending their own.
         connections_opened: TCP connections the pool opened, as reported
-            through httpcore's ``trace`` request extension. Only the
-            ``"httpcore"`` transport reports them; with any other transport
+            through httpx's ``trace`` request extension. The ``"asyncio"``
+            and ``"httpcore"`` transports report them; with ``"aiohttp"``
             this stays 0.
     """
 
@@ -119,7 +119,7 @@ class StatsCounter:
         )
 
     async def trace(self, event: str, info: Mapping[str, object]) -> None:
-        """Count new connections from httpcore's ``trace`` events."""
+        """Count new connections from the transport's ``trace`` events."""
         if event == "connection.connect_tcp.complete":
             self.connections_opened += 1
 

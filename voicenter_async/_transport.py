@@ -3,11 +3,13 @@
 httpx stays the public surface (``httpx.AsyncClient``, ``httpx.Timeout``,
 ``httpx.Limits``, event hooks); only the layer that moves bytes changes.
 
-``"aiohttp"`` (the default for HTTP/1.1) is `AiohttpTransport`, which hands
-each request to an ``aiohttp.ClientSession``. httpx's own transport,
-``"httpcore"``, walks every pooled connection on each pool event, so its CPU
-cost per request grows with the pool size. aiohttp's pool does not. HTTP/2
-needs httpcore, so ``http2=True`` selects it.
+``"asyncio"`` (the default for HTTP/1.1) is `AsyncioTransport`, the
+library's own HTTP/1.1 client, which does the least work per request.
+``"aiohttp"`` is `AiohttpTransport`, which hands each request to an
+``aiohttp.ClientSession``. httpx's own transport, ``"httpcore"``, walks
+every pooled connection on each pool event, so its CPU cost per request
+grows with the pool size; the other two do not. HTTP/2 needs httpcore, so
+``http2=True`` selects it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Literal, NoReturn
 
 import aiohttp
-import attrs
 import httpx
+
+from ._native import AsyncioTransport, WholeResponse
 
 __all__ = [
     "AiohttpTransport",
@@ -29,9 +32,12 @@ __all__ = [
     "make_transport",
 ]
 
-TransportName = Literal["aiohttp", "httpcore"]
+TransportName = Literal["asyncio", "aiohttp", "httpcore"]
 
-TRANSPORT_NAMES: tuple[TransportName, ...] = ("aiohttp", "httpcore")
+TRANSPORT_NAMES: tuple[TransportName, ...] = ("asyncio", "aiohttp", "httpcore")
+
+#: The transport a session uses for HTTP/1.1 when none is named.
+DEFAULT_TRANSPORT: TransportName = "asyncio"
 
 # Headers that httpx has already set on the request. aiohttp would otherwise
 # add its own values when one is missing, so what httpx built is what is sent.
@@ -61,8 +67,9 @@ def make_transport(
     """Build the transport a session's client sends through.
 
     Args:
-        choice: ``"aiohttp"``, ``"httpcore"``, a transport instance, or None
-            for the default: aiohttp, or httpcore when ``http2`` is set.
+        choice: ``"asyncio"``, ``"aiohttp"``, ``"httpcore"``, a transport
+            instance, or None for the default: ``"asyncio"``, or
+            ``"httpcore"`` when ``http2`` is set.
         limits: Pool limits for the transport that is built.
         http2: Whether the caller asked for HTTP/2.
 
@@ -71,42 +78,32 @@ def make_transport(
         transport from the client's ``limits`` and ``http2`` settings.
 
     Raises:
-        ValueError: ``choice`` is an unknown name, or ``"aiohttp"`` was asked
-            for together with ``http2=True``.
+        ValueError: ``choice`` is an unknown name, or ``"asyncio"`` or
+            ``"aiohttp"`` was asked for together with ``http2=True``.
     """
     if isinstance(choice, httpx.AsyncBaseTransport):
         return choice
     if choice is None:
-        choice = "httpcore" if http2 else "aiohttp"
+        choice = "httpcore" if http2 else DEFAULT_TRANSPORT
     if choice == "httpcore":
         return None
-    if choice != "aiohttp":
+    if choice not in TRANSPORT_NAMES:
         msg = (
-            f"transport must be 'aiohttp', 'httpcore' or an "
+            f"transport must be 'asyncio', 'aiohttp', 'httpcore' or an "
             f"httpx.AsyncBaseTransport, got {choice!r}"
         )
         raise ValueError(msg)
     if http2:
         msg = (
-            "http2=True needs the 'httpcore' transport, because aiohttp speaks "
-            "HTTP/1.1 only; pass transport='httpcore' or leave transport unset"
+            f"http2=True needs the 'httpcore' transport, because the {choice!r} "
+            "transport speaks HTTP/1.1 only; pass transport='httpcore' or leave "
+            "transport unset"
         )
         raise ValueError(msg)
+    if choice == "asyncio":
+        return AsyncioTransport(limits=limits)
 
     return AiohttpTransport(limits=limits)
-
-
-@attrs.frozen(slots=True)
-class WholeResponse:
-    """A response whose body has been read, without httpx's objects.
-
-    It has the attributes of ``httpx.Response`` that the session reads.
-    """
-
-    status_code: int
-    reason_phrase: str
-    headers: Mapping[str, str]
-    content: bytes
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -191,6 +188,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers: Sequence[tuple[str, str]],
         body: bytes,
         timeouts: Mapping[str, float | None],
+        *,
+        trace: object = None,
     ) -> WholeResponse:
         """Send one request and read its whole body, without httpx's objects.
 
@@ -207,6 +206,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             body: The request body.
             timeouts: httpx's timeout extension: ``connect``, ``read`` and
                 ``pool`` in seconds, or None for no limit.
+            trace: Not used; aiohttp reports no connection events.
         """
         scheme = "https" if url.startswith("https:") else "http"
         response = await self._start(
