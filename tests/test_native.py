@@ -1283,3 +1283,18 @@ class TestProtocolGuards:
 
         assert not busy.closed
         assert {busy} == transport._open
+
+
+class TestOrigin:
+    @pytest.mark.parametrize(
+        ("url", "origin"),
+        [
+            ("http://127.0.0.1:8080/x", ("http", "127.0.0.1", 8080)),
+            ("https://example.test/x", ("https", "example.test", 443)),
+            ("http://[::1]/x", ("http", "::1", 80)),
+            ("https://b\u00fccher.test/x", ("https", "xn--bcher-kva.test", 443)),
+        ],
+    )
+    def test_origin_is_ascii(self, url, origin):
+        """Hosts are taken in the ASCII form sockets and TLS checks use."""
+        assert origin == _origin_of(httpx.URL(url))

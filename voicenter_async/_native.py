@@ -764,8 +764,11 @@ def _origin_of(url: httpx.URL) -> _Origin:
         msg = f"Request URL has an unsupported protocol '{scheme}://'"
         raise httpx.UnsupportedProtocol(msg)
     port = url.port or (443 if scheme == "https" else 80)
+    # The ASCII form: an internationalized name in IDNA, an IPv6 address
+    # without brackets, as sockets and TLS name checks take them.
+    host = url.raw_host.decode("ascii")
 
-    return scheme, url.host, port
+    return scheme, host, port
 
 
 def _request_head(
