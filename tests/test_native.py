@@ -16,9 +16,12 @@ import httpx
 import pytest
 
 from tests.test_transport import client_for, free_port, raw_server, read_request
+from voicenter_async import ResponseFormatError, VoicenterSession
+from voicenter_async import _native as native_module
 from voicenter_async._native import (
     MAX_HEAD_BYTES,
     AsyncioTransport,
+    ResponseTooLargeError,
     WholeResponse,
     _Connection,
     _origin_of,
@@ -1298,3 +1301,50 @@ class TestOrigin:
     def test_origin_is_ascii(self, url, origin):
         """Hosts are taken in the ASCII form sockets and TLS checks use."""
         assert origin == _origin_of(httpx.URL(url))
+
+
+class TestBodyLimit:
+    """Bodies longer than MAX_BODY_BYTES are refused, whatever their framing."""
+
+    @pytest.mark.parametrize(
+        "reply",
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n" + b"x" * 101,
+            [
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"40\r\n" + b"x" * 64 + b"\r\n",
+                b"40\r\n" + b"x" * 64 + b"\r\n0\r\n\r\n",
+            ],
+            [b"HTTP/1.1 200 OK\r\n\r\n", b"x" * 64, b"x" * 64],
+        ],
+        ids=["length", "chunked", "close"],
+    )
+    async def test_too_long_refused(self, monkeypatch, reply):
+        """The exchange fails with ResponseTooLargeError and the connection closes."""
+        monkeypatch.setattr(native_module, "MAX_BODY_BYTES", 100)
+        server = Replies(reply)
+        async with serving(server) as url, native() as transport:
+            with pytest.raises(ResponseTooLargeError, match="longer than 100 bytes"):
+                await fetch(transport, url)
+
+    async def test_at_limit_accepted(self, monkeypatch):
+        """A body of exactly MAX_BODY_BYTES is read."""
+        monkeypatch.setattr(native_module, "MAX_BODY_BYTES", 100)
+        server = Replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"y" * 100)
+        async with serving(server) as url, native() as transport:
+            response = await fetch(transport, url)
+
+        assert b"y" * 100 == response.content
+
+    async def test_session_reports_format_error_once(self, monkeypatch):
+        """The session fails the call as a bad response and does not retry."""
+        monkeypatch.setattr(native_module, "MAX_BODY_BYTES", 100)
+        server = Replies(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + b"z" * 500)
+        async with (
+            serving(server) as url,
+            VoicenterSession(base_url=url) as session,
+        ):
+            with pytest.raises(ResponseFormatError, match="the most the session reads"):
+                await session.get_extensions("Sentinel7Code9Zq")
+
+        assert 1 == len(server.heads)

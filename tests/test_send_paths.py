@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 
 import httpx
 import pytest
@@ -12,7 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.test_transport import raw_server
-from voicenter_async import TransportError, VoicenterSession
+from voicenter_async import (
+    RequestTimeoutError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    VoicenterSession,
+)
 from voicenter_async._http import DirectRequests, _encode_payload, build_request
 from voicenter_async._native import AsyncioTransport
 from voicenter_async._transport import AiohttpTransport
@@ -316,3 +324,118 @@ def test_payload_matches_json_dumps(code, show_all):
     assert json.dumps(payload, separators=(",", ":")).encode() == _encode_payload(
         code, show_all
     )
+
+
+def compressed_reply(coding: str, body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: %s\r\nContent-Length: %d\r\n\r\n%s"
+        % (coding.encode(), len(body), body)
+    )
+
+
+async def answer_with(reply: bytes, **session_kwargs: object) -> list[str]:
+    """Fetch one code from a raw server that sends ``reply``; return the SIPs."""
+
+    async def handler(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        lengths = [
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        await reader.readexactly(lengths[0] if lengths else 0)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(handler) as url:
+        session_kwargs.setdefault("max_retries", 0)
+        session = VoicenterSession(base_url=url, **session_kwargs)  # type: ignore[arg-type]
+        async with session:
+            extensions = await session.get_extensions(CODE)
+
+    return [extension.sip for extension in extensions]
+
+
+JSON_BODY = json.dumps(OK_BODY).encode()
+ALL_TRANSPORTS = ["asyncio", "aiohttp", "httpcore"]
+
+
+class TestContentEncoding:
+    """Compressed answers are decoded on every transport."""
+
+    @pytest.mark.parametrize("transport", ALL_TRANSPORTS)
+    @pytest.mark.parametrize(
+        ("coding", "body"),
+        [
+            ("gzip", gzip.compress(JSON_BODY)),
+            ("deflate", zlib.compress(JSON_BODY)),
+            ("identity", JSON_BODY),
+        ],
+    )
+    async def test_decoded(self, transport, coding, body):
+        """gzip, deflate and identity bodies give the same records."""
+        sips = await answer_with(compressed_reply(coding, body), transport=transport)
+
+        assert ["1001"] == sips
+
+    @pytest.mark.parametrize("transport", ALL_TRANSPORTS)
+    async def test_broken_gzip_is_format_error(self, transport):
+        """A body that does not decode is a ResponseFormatError, not a crash."""
+        reply = compressed_reply("gzip", b"not gzip at all")
+
+        with pytest.raises(ResponseFormatError, match="could not be decoded"):
+            await answer_with(reply, transport=transport)
+
+
+class TestServerRetryAfter:
+    @pytest.mark.parametrize("transport", ["asyncio", "httpcore"])
+    async def test_long_wait_kept_on_error(self, transport):
+        """A 503 asking for a wait past max_retry_after carries and names it."""
+        reply = (
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3600\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+
+        with pytest.raises(ServerError, match="asked to wait 3600 s") as info:
+            await answer_with(reply, transport=transport, max_retries=2)
+
+        assert 3600.0 == info.value.retry_after
+
+    async def test_no_header_no_wait(self):
+        """A 503 without Retry-After has retry_after None."""
+        reply = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+
+        with pytest.raises(ServerError) as info:
+            await answer_with(reply)
+
+        assert info.value.retry_after is None
+        assert "asked to wait" not in str(info.value)
+
+
+async def test_latin1_header_bytes_sent_as_given():
+    """Header bytes that are not UTF-8 go out unchanged on the asyncio transport."""
+    extra = {"X-City": b"Bogot\xe1"}
+    heads, _ = await capture_heads({"transport": "asyncio"}, extra)
+    httpcore_heads, _ = await capture_heads({"transport": "httpcore"}, extra)
+
+    assert b"x-city: bogot\xe1" in header_lines(heads[0])
+    assert header_lines(httpcore_heads[0]) == header_lines(heads[0])
+
+
+async def test_deadline_error_has_no_context():
+    """A call past request_deadline raises with no internal exception chained."""
+
+    async def silent(reader, writer):
+        await reader.read()
+
+    async with (
+        raw_server(silent) as url,
+        VoicenterSession(base_url=url, request_deadline=0.1) as session,
+    ):
+        with pytest.raises(RequestTimeoutError, match="deadline") as info:
+            await session.get_extensions(CODE)
+
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None

@@ -147,7 +147,24 @@ class RateLimitedError(HTTPStatusError):
 
 
 class ServerError(HTTPStatusError):
-    """HTTP 5xx: the service failed or is unavailable."""
+    """HTTP 5xx: the service failed or is unavailable.
+
+    Attributes:
+        retry_after: The delay in seconds that the service requested through
+            ``Retry-After``, or None when it sent none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        label: str | None,
+        status_code: int,
+        excerpt: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, label=label, status_code=status_code, excerpt=excerpt)
+        self.retry_after = retry_after
 
 
 class TransportError(VoicenterError):

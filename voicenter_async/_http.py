@@ -24,7 +24,13 @@ from ._errors import (
     TransportError,
     VoicenterError,
 )
-from ._native import AsyncioTransport, Trace
+from ._native import (
+    MAX_BODY_BYTES,
+    AsyncioTransport,
+    ResponseTooLargeError,
+    Trace,
+    WholeResponse,
+)
 from ._secrets import scrub_exception_chain
 from ._transport import AiohttpTransport, aiohttp_headers
 from ._wire import excerpt
@@ -138,6 +144,7 @@ class DirectRequests:
         self._timeout: dict[str, float | None] = {}
         self._url_text = ""
         self._header_items: list[tuple[str, str]] = []
+        self._raw_header_items: list[tuple[str | bytes, str | bytes]] = []
         self.host = ""
 
     def build(self, code: str, show_all: bool | None) -> httpx.Request:
@@ -184,15 +191,26 @@ class DirectRequests:
             # this is respx's transport and the request goes the httpx way.
             # Exact types: a subclass may have its own handle_async_request.
             if type(transport) in _WHOLE_RESPONSE_TRANSPORTS:
-                sender = cast("AsyncioTransport | AiohttpTransport", transport)
-                return await sender.send_whole(
-                    "POST",
-                    self._url_text,
-                    self._header_items,
-                    _encode_payload(code, show_all),
-                    self._timeout,
-                    trace=trace,
-                )
+                payload = _encode_payload(code, show_all)
+                if type(transport) is AsyncioTransport:
+                    # The headers' own bytes, whatever their encoding.
+                    whole = await transport.send_whole(
+                        "POST",
+                        self._url_text,
+                        self._raw_header_items,
+                        payload,
+                        self._timeout,
+                        trace=trace,
+                    )
+                else:
+                    whole = await cast(AiohttpTransport, transport).send_whole(
+                        "POST",
+                        self._url_text,
+                        self._header_items,
+                        payload,
+                        self._timeout,
+                    )
+                return await _decode_content(whole)
         request = self.build(code, show_all)
         request.extensions["trace"] = trace
 
@@ -219,6 +237,11 @@ class DirectRequests:
         self._timeout = template.extensions["timeout"]
         self._url_text = str(template.url)
         self._header_items = aiohttp_headers(prepared.headers)
+        self._raw_header_items = [
+            (name, value)
+            for name, value in prepared.headers.raw
+            if name.lower() not in (b"content-length", b"transfer-encoding")
+        ]
         self.host = template.url.host
         self._source = source
 
@@ -245,6 +268,32 @@ async def send_direct(
         raise
 
     return response
+
+
+async def _decode_content(response: WholeResponse) -> WholeResponse:
+    """Return ``response`` with its body decoded by its ``Content-Encoding``.
+
+    The session's requests carry httpx's ``Accept-Encoding``, so a server may
+    compress its answer. httpx's own response decodes it, with every coding
+    httpx supports here, and raises ``httpx.DecodingError`` for a body that
+    does not decode.
+    """
+    coding = response.headers.get("Content-Encoding")
+    if coding is None or coding.strip().lower() in ("", "identity"):
+        return response
+    decoded = httpx.Response(
+        response.status_code,
+        headers={"Content-Encoding": coding},
+        stream=httpx.ByteStream(response.content),
+    )
+    await decoded.aread()
+
+    return WholeResponse(
+        status_code=response.status_code,
+        reason_phrase=response.reason_phrase,
+        headers=response.headers,
+        content=decoded.content,
+    )
 
 
 def safe_cause(exc: httpx.HTTPError) -> httpx.HTTPError:
@@ -291,6 +340,13 @@ def translate_httpx_error(
             "raise the timeout if the service is slow"
         )
         return RequestTimeoutError(msg, label=label)
+    if isinstance(exc, ResponseTooLargeError):
+        msg = (
+            f"GetExtensions response for {label} from {host} is longer than "
+            f"{MAX_BODY_BYTES // (1024 * 1024)} MiB, the most the session reads; "
+            "check that the base URL points at Voicenter's API"
+        )
+        return ResponseFormatError(msg, label=label)
     if isinstance(exc, httpx.DecodingError):
         msg = (
             f"GetExtensions response for {label} from {host} could not be "
@@ -347,11 +403,9 @@ def check_status(response: ExchangeResponse, *, label: str, code: str) -> None:
             "Add it in the Voicenter control panel or ask Voicenter support"
         )
         raise ForbiddenError(msg, label=label, status_code=status, excerpt=shown)
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    wait = f"; it asked to wait {retry_after:g} s" if retry_after is not None else ""
     if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        wait = (
-            f"; it asked to wait {retry_after:g} s" if retry_after is not None else ""
-        )
         msg = (
             f"Voicenter answered HTTP 429 Too Many Requests for {label}{wait}; "
             "lower the concurrency or set max_requests_per_second"
@@ -365,10 +419,16 @@ def check_status(response: ExchangeResponse, *, label: str, code: str) -> None:
         )
     if status >= 500:
         msg = (
-            f"Voicenter answered HTTP {status} {reason} for {label}; "
+            f"Voicenter answered HTTP {status} {reason} for {label}{wait}; "
             "the service failed or is down, try again later"
         )
-        raise ServerError(msg, label=label, status_code=status, excerpt=shown)
+        raise ServerError(
+            msg,
+            label=label,
+            status_code=status,
+            excerpt=shown,
+            retry_after=retry_after,
+        )
     msg = f"Voicenter answered HTTP {status} {reason} for {label}"
     raise HTTPStatusError(msg, label=label, status_code=status, excerpt=shown)
 

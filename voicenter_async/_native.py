@@ -20,10 +20,21 @@ from typing import Any
 import attrs
 import httpx
 
-__all__ = ["AsyncioTransport", "Trace", "WholeResponse"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "AsyncioTransport",
+    "ResponseTooLargeError",
+    "Trace",
+    "WholeResponse",
+]
 
 #: Longest response head (status line and headers) accepted, in bytes.
 MAX_HEAD_BYTES = 64 * 1024
+
+#: Largest response body read, in bytes. A whole organization of 100,000
+#: extensions is about 20 MB, so only a broken or hostile server sends more,
+#: and reading on would exhaust memory before any deadline ends the request.
+MAX_BODY_BYTES = 512 * 1024 * 1024
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -59,6 +70,22 @@ class _ProtocolError(Exception):
     """The server sent bytes that are not a valid HTTP/1.1 response."""
 
 
+class _TooLarge(_ProtocolError):
+    """The response body is longer than `MAX_BODY_BYTES`."""
+
+
+class ResponseTooLargeError(httpx.DecodingError):
+    """The response body is longer than `MAX_BODY_BYTES`, so it was not read.
+
+    A subclass of ``httpx.DecodingError``: the body cannot become a result,
+    and sending the request again would only fetch the same body.
+    """
+
+
+def _too_large() -> _TooLarge:
+    return _TooLarge(f"Response body is longer than {MAX_BODY_BYTES} bytes.")
+
+
 class _Response:
     __slots__ = ("body", "headers", "keep_alive", "reason", "status", "version")
 
@@ -84,6 +111,7 @@ class _Connection(asyncio.Protocol):
         self._response: _Response | None = None
         self._framing = ""
         self._remaining = 0
+        self._chunked_bytes = 0
         self._parts: list[bytes] = []
         self._head_request = False
         self._last_read = 0.0
@@ -110,6 +138,10 @@ class _Connection(asyncio.Protocol):
             self._last_read = self._loop.time()
         try:
             finished = self._parse()
+        except _TooLarge as exc:
+            self._fail(ResponseTooLargeError(str(exc)))
+            self.close()
+            return
         except _ProtocolError as exc:
             self._fail(httpx.RemoteProtocolError(str(exc)))
             self.close()
@@ -275,6 +307,8 @@ class _Connection(asyncio.Protocol):
         if framing == "chunked":
             return self._parse_chunks()
         # Close-delimited: the body ends with the connection.
+        if len(buffer) > MAX_BODY_BYTES:
+            raise _too_large()
         return False
 
     def _parse_head(self) -> bool:
@@ -331,6 +365,7 @@ class _Connection(asyncio.Protocol):
             if coding == b"chunked":
                 self._framing = "chunked"
                 self._remaining = -1
+                self._chunked_bytes = 0
                 return
             self._framing = "close"
             return
@@ -346,6 +381,8 @@ class _Connection(asyncio.Protocol):
             raise _ProtocolError(msg)
         self._framing = "length"
         self._remaining = int(length)
+        if self._remaining > MAX_BODY_BYTES:
+            raise _too_large()
 
     def _parse_chunks(self) -> bool:
         buffer = self._buffer
@@ -363,6 +400,9 @@ class _Connection(asyncio.Protocol):
                     raise _ProtocolError(msg)
                 del buffer[: end + 2]
                 size = int(size_text, 16)
+                self._chunked_bytes += size
+                if self._chunked_bytes > MAX_BODY_BYTES:
+                    raise _too_large()
                 if size == 0:
                     self._remaining = -2
                 else:
@@ -540,7 +580,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         self,
         method: str,
         url: str,
-        headers: Sequence[tuple[str, str]],
+        headers: Sequence[tuple[str | bytes, str | bytes]],
         body: bytes,
         timeouts: Mapping[str, float | None],
         *,
@@ -556,7 +596,8 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             method: The HTTP method.
             url: An absolute http:// or https:// URL.
             headers: The headers to send, without ``Content-Length``, which
-                is set from ``body``.
+                is set from ``body``. Bytes go out as they are, and text as
+                UTF-8.
             body: The request body.
             timeouts: httpx's timeout extension: ``connect``, ``read``,
                 ``write`` and ``pool`` in seconds, or None for no limit.
@@ -590,10 +631,10 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             connection.close()
 
     def _prepare(
-        self, method: str, url: str, headers: Sequence[tuple[str, str]]
+        self, method: str, url: str, headers: Sequence[tuple[str | bytes, str | bytes]]
     ) -> _Prepared:
         parsed = httpx.URL(url)
-        raw = [(name.encode(), value.encode()) for name, value in headers]
+        raw = [(_as_bytes(name), _as_bytes(value)) for name, value in headers]
         head = _request_head(method.encode("ascii"), parsed.raw_path, raw)
         self._prepared = _Prepared(
             _origin_of(parsed), method.encode("ascii"), head, (method, url, headers)
@@ -756,6 +797,10 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
                 self._ssl = httpx.create_ssl_context(verify=self._verify)
 
         return self._ssl
+
+
+def _as_bytes(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode()
 
 
 def _origin_of(url: httpx.URL) -> _Origin:

@@ -163,12 +163,13 @@ class Pipeline:
                 self.cache.put(digest, key, extensions)
             return extensions
 
+        expired = False
         try:
             shared = await self._flights.run(
                 key, start, deadline=attempts.deadline, on_join=self._count_join
             )
         except FlightExpiredError:
-            raise deadline_error(label) from None
+            expired = True
         except FlightCancelledError:
             msg = (
                 f"GetExtensions request for {label} was cancelled because the "
@@ -176,6 +177,9 @@ class Pipeline:
                 "its calls have ended"
             )
             raise SessionStateError(msg, label=label) from None
+        if expired:
+            # Raised here, so that no internal exception is left as context.
+            raise deadline_error(label)
 
         return list(shared)
 

@@ -113,7 +113,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     event loop, and belongs to that loop. httpx's timeouts map to aiohttp's:
     ``connect`` to ``sock_connect``, ``read`` to ``sock_read``, and ``pool``
     to the wait for a free slot below ``max_connections``. NOTE: aiohttp has
-    no write timeout, so httpx's ``write`` is not applied. aiohttp errors are
+    no write timeout, so httpx's ``write`` is not applied, and it writes
+    header values as UTF-8 text, so a value given as bytes in another
+    encoding goes out re-encoded. aiohttp errors are
     raised as the httpx exceptions that httpx's own transport raises for the
     same failure, so code written against httpx keeps working.
 
