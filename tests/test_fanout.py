@@ -160,6 +160,19 @@ class TestResults:
 
         assert not api.calls
 
+    @pytest.mark.parametrize("codes", [None, 5, 1.5, object()])
+    async def test_non_iterable_rejected(self, api, session, codes):
+        """A value that is no collection of codes is rejected by name."""
+        with pytest.raises(InvalidCodeError) as info:
+            await session.fetch_departments(codes)
+
+        message = str(info.value)
+        assert message.startswith("codes must be an iterable of codes")
+        assert f"got {type(codes).__name__};" in message
+        assert "pass a list such as [code]" in message
+        assert info.value.__cause__ is None
+        assert not api.calls
+
     async def test_empty_input(self, api, session):
         """No codes give an empty roster."""
         roster = await session.fetch_departments([])

@@ -93,7 +93,16 @@ def plan_jobs(codes: Iterable[str] | Mapping[str, str]) -> list[Job]:
             (str(label), code) for label, code in codes.items()
         )
     else:
-        pairs = ((None, code) for code in codes)
+        try:
+            items = iter(codes)
+        except TypeError:
+            msg = (
+                "codes must be an iterable of codes or a mapping of label to "
+                f"code, got {type(codes).__name__}; pass a list such as [code] "
+                "or a dict such as {'sales': code}"
+            )
+            raise InvalidCodeError(msg) from None
+        pairs = ((None, code) for code in items)
 
     jobs: list[Job] = []
     by_code: dict[str, Job] = {}

@@ -376,7 +376,8 @@ class VoicenterSession:
         Raises:
             DepartmentsFailedError: With ``raise_on_error``, when any
                 department failed. Its ``roster`` contains every result.
-            InvalidCodeError: ``codes`` is a single string.
+            InvalidCodeError: ``codes`` is a single string, or neither an
+                iterable nor a mapping.
             SessionStateError: The session is closed. Departments still
                 unfinished when the session is closed during the call end as
                 `SessionStateError` failures instead.
