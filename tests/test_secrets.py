@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import traceback
+import urllib.parse
 
 import httpx
 import pytest
 import respx
 
 from voicenter_async import VoicenterError, VoicenterSession, code_fingerprint
-from voicenter_async._secrets import mask_text, scrub_exception_chain
+from voicenter_async._secrets import _written_forms, mask_text, scrub_exception_chain
 
 BASE = "http://voicenter.test"
 PATH = "/Comet/api/GetExtensions"
@@ -176,6 +179,87 @@ class TestHelpers:
         scrub_exception_chain(first, SENTINEL)
 
         assert "***" == str(second)
+
+
+# Valid codes that JSON, repr and URL encoding each write differently.
+ESCAPED_CODES = ["K\u00f3d-XYZ-123", 'Sec"ret-XYZ', "Back\\slash-9", "it's/a+b"]
+
+
+def escaped_forms(code: str) -> dict[str, str]:
+    return {
+        "raw": code,
+        "json": json.dumps(code)[1:-1],
+        "json-unicode": json.dumps(code, ensure_ascii=False)[1:-1],
+        "repr": repr(code)[1:-1],
+        "bytes-repr": repr(code.encode())[2:-1],
+        "url": urllib.parse.quote(code, safe=""),
+    }
+
+
+class TestEscapedForms:
+    @pytest.mark.parametrize("code", ESCAPED_CODES)
+    def test_each_form_masked(self, code):
+        """A code is masked however it was escaped."""
+        for kind, form in escaped_forms(code).items():
+            masked = mask_text(f"<pre>{form}</pre>", code)
+
+            assert "<pre>***</pre>" == masked, kind
+
+    def test_plain_code_one_form(self):
+        """A plain ASCII code needs only its raw text matched."""
+        assert ("Plain-Code_1.2~x",) == _written_forms("Plain-Code_1.2~x")
+
+    def test_empty_code_ignored(self):
+        """An empty code masks nothing."""
+        assert "text" == mask_text("text", "")
+
+    def test_lone_surrogate_masked(self):
+        """A code that cannot be encoded as UTF-8 is still masked."""
+        code = "a\udc80b"
+
+        assert "***" == mask_text(code, code)
+        assert "***" == mask_text("a\\udc80b", code)
+
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    @pytest.mark.parametrize("code", ESCAPED_CODES)
+    async def test_echoed_code_masked(self, method, code, caplog):
+        """A server quoting the request as it was sent never shows the code."""
+
+        async def echo(reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            length = 0
+            for line in lines:
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            quoted = await reader.readexactly(length)
+            if method == "GET":
+                # The query value as sent, without its "code=" name.
+                target = lines[0].split(b" ")[1]
+                quoted = target.split(b"code=")[1].split(b"&")[0]
+            body = b"<pre>bad request: " + quoted + b"</pre>"
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            writer.write(body)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with VoicenterSession(
+                base_url=f"http://127.0.0.1:{port}", method=method, max_retries=0
+            ) as session:
+                roster = await session.fetch_departments([code])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+        error = roster.failures[0].error
+        text = exception_text(error) + repr(vars(error)) + collect_log_text(caplog)
+        assert "bad request: " in str(error)
+        assert "***" in str(error)
+        for kind, form in escaped_forms(code).items():
+            assert form not in text, kind
 
 
 def chain_of(exc: BaseException) -> list[BaseException]:

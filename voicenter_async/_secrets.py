@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+import urllib.parse
 
 __all__ = [
     "MASK",
@@ -18,6 +20,10 @@ MASK = "***"
 
 # Matches the value of a ``code`` query parameter in any URL text.
 _CODE_QUERY = re.compile(r"(?i)([?&]code=)[^&#\s\"']*")
+
+# Characters that JSON strings, Python reprs and URL encoding all leave as
+# they are, so a code made of them only is written the same way in each.
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9._~-]*")
 
 
 def code_fingerprint(code: str) -> str:
@@ -33,12 +39,39 @@ def code_fingerprint(code: str) -> str:
 
 
 def mask_text(text: str, *codes: str) -> str:
-    """Replace every known code, and any ``code=`` query value, with a mask."""
+    """Replace every known code, and any ``code=`` query value, with a mask.
+
+    Each code is masked in its raw text and in the escaped forms that a
+    server may echo back or a log may show. Those are its JSON string (with
+    and without ``ensure_ascii``), the Python repr of the string and of its
+    UTF-8 bytes, and its URL encoding in a GET query.
+    """
     for code in codes:
-        if code:
-            text = text.replace(code, MASK)
+        for form in _written_forms(code):
+            text = text.replace(form, MASK)
 
     return _CODE_QUERY.sub(lambda m: m.group(1) + MASK, text)
+
+
+def _written_forms(code: str) -> tuple[str, ...]:
+    """Return the distinct ways a code can be written, longest first."""
+    if not code:
+        return ()
+    if _PLAIN_CODE.fullmatch(code):
+        return (code,)
+    forms = {
+        code,
+        json.dumps(code)[1:-1],
+        json.dumps(code, ensure_ascii=False)[1:-1],
+        repr(code)[1:-1],
+        # httpcore logs header values as bytes reprs.
+        repr(code.encode("utf-8", "surrogatepass"))[2:-1],
+        # httpx writes query values with quote_plus, which for a code (never
+        # a space) gives the same text as quote.
+        urllib.parse.quote(code, safe="", errors="surrogatepass"),
+    }
+    # Longest first, so that a form containing another is masked whole.
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def scrub_exception_chain(exc: BaseException, code: str) -> None:
