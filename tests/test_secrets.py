@@ -140,6 +140,123 @@ def test_filter_masks_message_itself(caplog):
     assert SENTINEL not in caplog.records[-1].getMessage()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "httpcore.connection",
+        "httpcore.http11",
+        "httpcore.http2",
+        "httpcore.proxy",
+        "httpcore.socks",
+    ],
+)
+def test_filter_masks_httpcore_children(name, caplog):
+    """Records logged on httpcore's child loggers are masked too."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    install_httpx_log_filter()
+    logging.getLogger(name).debug(f"return_value=b'/login?code={SENTINEL}'")  # noqa: G004
+
+    message = caplog.records[-1].getMessage()
+    assert name == caplog.records[-1].name
+    assert SENTINEL not in message
+    assert "?code=***" in message
+
+
+def test_filter_masks_other_existing_children(caplog):
+    """Any logger below httpx or httpcore that exists when installing is masked."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    children = [logging.getLogger("httpx.extra"), logging.getLogger("httpcore.a.b")]
+    install_httpx_log_filter()
+    for child in children:
+        child.info("GET /x?code=%s", SENTINEL)
+
+        assert SENTINEL not in caplog.records[-1].getMessage()
+
+
+def test_filter_leaves_root_and_handlers():
+    """Installing touches neither the root logger nor any handler."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    root = logging.getLogger()
+    filters_before = list(root.filters)
+    handler_filters_before = [list(handler.filters) for handler in root.handlers]
+
+    install_httpx_log_filter()
+
+    assert filters_before == root.filters
+    assert handler_filters_before == [
+        list(handler.filters) for handler in root.handlers
+    ]
+
+
+def test_filter_added_once():
+    """Installing again adds no second filter to a logger."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    install_httpx_log_filter()
+    install_httpx_log_filter()
+
+    assert 1 == len(logging.getLogger("httpcore.http11").filters)
+
+
+async def test_httpcore_redirect_header_masked(caplog):
+    """httpcore's DEBUG record of a redirect to a URL with the code is masked."""
+
+    async def redirect(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        location = b"/login?code=" + SENTINEL.encode()
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: " + location)
+        writer.write(b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(redirect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with VoicenterSession(
+            base_url=f"http://127.0.0.1:{port}",
+            transport="httpcore",
+            method="GET",
+            max_retries=0,
+        ) as session:
+            with pytest.raises(VoicenterError):
+                await session.get_extensions(SENTINEL)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    names = {record.name for record in caplog.records}
+    assert "httpcore.http11" in names
+    assert SENTINEL not in collect_log_text(caplog)
+
+
+def test_filter_formats_before_masking(caplog):
+    """A format string with its placeholder after code= still formats."""
+    from voicenter_async._secrets import install_httpx_log_filter
+
+    install_httpx_log_filter()
+    logging.getLogger("httpx").info("GET /x?code=%s&showAll=%d", SENTINEL, 1)
+
+    message = caplog.records[-1].getMessage()
+    assert SENTINEL not in message
+    assert "GET /x?code=***&showAll=1" == message
+
+
+def test_filter_keeps_malformed_record():
+    """A record whose arguments do not fit its format is masked, not dropped."""
+    from voicenter_async._secrets import _FILTER
+
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "?code=%s %s", (SENTINEL,), None
+    )
+
+    assert _FILTER.filter(record)
+    assert "?code=*** %s" == record.msg
+    assert (SENTINEL,) == record.args
+
+
 class TestHelpers:
     def test_fingerprint_stable_and_short(self):
         """A fingerprint is stable, short and free of the code."""

@@ -106,7 +106,16 @@ class _MaskCodeFilter(logging.Filter):
         if isinstance(record.args, tuple) and record.args:
             record.args = tuple(_mask_arg(arg) for arg in record.args)
         if isinstance(record.msg, str) and "code=" in record.msg.lower():
-            record.msg = mask_text(record.msg)
+            # Masking a format string such as "?code=%s" would remove its
+            # placeholder, so the message is formatted before it is masked.
+            message = record.msg
+            if record.args:
+                try:
+                    message = record.getMessage()
+                    record.args = ()
+                except (TypeError, ValueError, KeyError):
+                    pass  # The handler reports the malformed record itself.
+            record.msg = mask_text(message)
 
         return True
 
@@ -123,10 +132,37 @@ def _mask_arg(arg: object) -> object:
 
 _FILTER = _MaskCodeFilter()
 
+# The roots of the logger trees to mask, and the child loggers that httpcore
+# 1.0 logs on. A logger's filters do not run for records that propagate up
+# from its children, so each logger in a tree needs the filter of its own.
+_MASKED_ROOTS = ("httpx", "httpcore")
+_KNOWN_CHILDREN = (
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
 
 def install_httpx_log_filter() -> None:
-    """Attach the masking filter to the loggers that print request URLs."""
-    for name in ("httpx", "httpcore"):
+    """Attach the masking filter to httpx's and httpcore's loggers.
+
+    The filter goes on each root logger, on httpcore's known children and on
+    every other logger below the roots that exists by now. Calling it again
+    covers loggers created since, and adds no filter twice.
+
+    NOTE: a child logger that a later httpcore release creates after this
+    call, and that is not among the known children, stays unmasked until
+    the next call, which every new `VoicenterSession` makes.
+    """
+    prefixes = tuple(f"{root}." for root in _MASKED_ROOTS)
+    existing = [
+        name
+        for name in list(logging.root.manager.loggerDict)
+        if name.startswith(prefixes)
+    ]
+    for name in (*_MASKED_ROOTS, *_KNOWN_CHILDREN, *existing):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
