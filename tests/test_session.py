@@ -569,3 +569,70 @@ class TestSettings:
 
         with pytest.raises(ImportError, match=r"voicenter-async\[h2\]"):
             VoicenterSession(base_url=BASE, http2=True)
+
+
+# Header values below look like secrets, so a message must never show them.
+INVALID_HEADERS = [
+    ({"X-Team": "Secret-Grüße"}, "header 'X-Team' has a non-ASCII value"),
+    ({"X-Team": "Secret\r\nInjected: 1"}, "header 'X-Team' has an invalid value"),
+    ({"X-Team": "Secret\nmore"}, "contains a line break or a NUL character"),
+    ({"X-Team": b"Secret\rmore"}, "contains a line break or a NUL character"),
+    ({"X-Team": "Secret\x00more"}, "contains a line break or a NUL character"),
+    ({"X-Team": "Secret\x01more"}, "control character other than tab"),
+    ({"X-Team": "Secret\x0bmore"}, "control character other than tab"),
+    ({"X-Team": b"Secret\x7fmore"}, "control character other than tab"),
+    ({"X-Team": " Secret-lead"}, "starts or ends with whitespace"),
+    ({"X-Team": b"Secret-trail\t"}, "starts or ends with whitespace"),
+    ({"X-Retries": 5}, "header 'X-Retries' must have a str or bytes value, got int"),
+    ({"X-Team": None}, "got NoneType"),
+    ({"X Team": "x"}, "header name 'X Team' is invalid"),
+    ({"X:Team": "x"}, "header name 'X:Team' is invalid"),
+    ({"": "x"}, "header name '' is invalid"),
+    ({"X-Ü": "x"}, "header name 'X-Ü' is invalid"),
+    ({b"X\rTeam": "x"}, "header name 'X\\rTeam' is invalid"),
+    ({5: "x"}, "header names must be str or bytes, got int"),
+]
+
+
+class TestHeaders:
+    @pytest.mark.parametrize(("headers", "fragment"), INVALID_HEADERS)
+    def test_invalid_header_rejected(self, headers, fragment):
+        """A header that cannot be sent is rejected by name, value unseen."""
+        with pytest.raises(ValueError) as info:
+            VoicenterSession(base_url=BASE, headers=headers)
+
+        message = str(info.value)
+        assert fragment in message
+        assert "Secret" not in message
+
+    def test_non_ascii_value_names_fix(self):
+        """A non-ASCII str value is met with the advice to pass bytes."""
+        with pytest.raises(ValueError, match="pass the value as bytes"):
+            VoicenterSession(base_url=BASE, headers={"X-Team": "שלום"})
+
+    def test_non_mapping_rejected(self):
+        """Headers given as a list of pairs are rejected with an example."""
+        with pytest.raises(ValueError, match="headers must be a mapping"):
+            VoicenterSession(base_url=BASE, headers=[("X-Team", "x")])  # type: ignore[arg-type]
+
+    async def test_valid_headers_sent(self, api):
+        """Bytes values, tabs, empty values and bytes names are sent as given."""
+        route = api.post(PATH).mock(side_effect=ok)
+        headers = {
+            "X-City": "Bogot\xe1".encode("latin-1"),
+            "X-Tab": "a\tb",
+            "X-Empty": "",
+            b"X-Bytes-Name": "v",
+        }
+
+        async with VoicenterSession(
+            base_url=BASE,
+            headers=headers,  # type: ignore[arg-type]
+        ) as session:
+            await session.get_extensions(CODE)
+
+        raw = dict(route.calls.last.request.headers.raw)
+        assert b"Bogot\xe1" == raw[b"X-City"]
+        assert b"a\tb" == raw[b"X-Tab"]
+        assert b"" == raw[b"X-Empty"]
+        assert b"v" == raw[b"X-Bytes-Name"]

@@ -8,12 +8,14 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
+from typing import cast
 
 import httpx
 
 from ._errors import DepartmentsFailedError, SessionStateError, VoicenterError
 from ._fanout import plan_jobs, run_jobs, validate_code
 from ._flight import ResultCache, code_digest
+from ._headers import check_headers
 from ._http import Method
 from ._models import DepartmentResult, Extension, Roster
 from ._pipeline import Pipeline
@@ -67,7 +69,11 @@ class VoicenterSession:
             for a pooled connection, or an `httpx.Timeout` for finer control.
         concurrency: Default number of requests in flight in
             `fetch_departments`. Defaults to ``max_connections``.
-        headers: Extra headers sent with every request.
+        headers: Extra headers sent with every request. Names must be HTTP
+            tokens. Values are ASCII str, or bytes for any other text, in
+            the encoding the server expects. A value must not contain a
+            control character other than tab or start or end with
+            whitespace.
         http2: Use HTTP/2 where the server offers it. Needs the ``h2``
             extra: ``pip install "voicenter-async[h2]"``.
         http_client: A client of your own to send requests with. The session
@@ -109,7 +115,7 @@ class VoicenterSession:
             May be a plain function or a coroutine function.
 
     Raises:
-        ValueError: A setting is out of range.
+        ValueError: A setting is out of range, or a header cannot be sent.
     """
 
     def __init__(
@@ -121,7 +127,7 @@ class VoicenterSession:
         keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         concurrency: int | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str | bytes] | None = None,
         http2: bool = False,
         http_client: httpx.AsyncClient | None = None,
         transport: TransportName | httpx.AsyncBaseTransport | None = None,
@@ -144,8 +150,11 @@ class VoicenterSession:
         if concurrency is not None:
             _check_positive("concurrency", concurrency)
         self._concurrency = concurrency or max_connections
-        self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        self._headers.update(headers or {})
+        self._headers: dict[str, str | bytes] = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        self._headers.update(check_headers(headers))
         self._state = "open"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -185,7 +194,9 @@ class VoicenterSession:
         self._pipeline = Pipeline(
             client=self._client,
             method=self._method,
-            headers=self._headers,
+            # NOTE: Pipeline's annotation admits only str values, but it passes
+            # the headers to httpx.Headers, which takes bytes values as well.
+            headers=cast("Mapping[str, str]", self._headers),
             policy=policy,
             request_deadline=request_deadline,
             limiter=limiter,
