@@ -594,6 +594,34 @@ INVALID_HEADERS = [
 ]
 
 
+class TestHookAndFlagChecks:
+    @pytest.mark.parametrize("name", ["on_retry", "on_response"])
+    @pytest.mark.parametrize("hook", [5, "log", object()])
+    def test_hook_must_be_callable(self, name, hook):
+        """A hook that cannot be called is a TypeError naming the parameter."""
+        with pytest.raises(TypeError, match=f"{name} must be a function"):
+            VoicenterSession(base_url="http://voicenter.test", **{name: hook})
+
+    @pytest.mark.parametrize("value", ["yes", 1, None])
+    def test_http2_must_be_bool(self, value):
+        """http2 takes True or False only."""
+        with pytest.raises(ValueError, match="http2 must be True or False"):
+            VoicenterSession(base_url="http://voicenter.test", http2=value)
+
+    def test_callable_hooks_accepted(self):
+        """Functions and callable objects are accepted as hooks."""
+
+        class Hook:
+            def __call__(self, event: object) -> None:
+                pass
+
+        session = VoicenterSession(
+            base_url="http://voicenter.test", on_retry=print, on_response=Hook()
+        )
+
+        assert not session.closed
+
+
 class TestHeaders:
     @pytest.mark.parametrize(("headers", "fragment"), INVALID_HEADERS)
     def test_invalid_header_rejected(self, headers, fragment):

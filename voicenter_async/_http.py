@@ -42,6 +42,7 @@ __all__ = [
     "Method",
     "build_request",
     "check_status",
+    "header_pairs",
     "parse_retry_after",
     "safe_cause",
     "send_direct",
@@ -106,6 +107,20 @@ def build_request(
 _SHOW_ALL_TAIL = {None: b"}", True: b',"showAll":1}', False: b',"showAll":0}'}
 
 
+def header_pairs(
+    headers: Mapping[str | bytes, str | bytes] | Mapping[str, str | bytes],
+) -> list[tuple[bytes, bytes]]:
+    """Return checked session headers as byte pairs, which httpx takes as given.
+
+    The session has checked that names are tokens and text values ASCII.
+    """
+    return [(_ascii(name), _ascii(value)) for name, value in headers.items()]
+
+
+def _ascii(text: str | bytes) -> bytes:
+    return text.encode("ascii") if isinstance(text, str) else text
+
+
 def _encode_payload(code: str, show_all: bool | None) -> bytes:
     # The bytes of json.dumps({"code": code, "showAll": ...}) with compact
     # separators, at a fraction of the cost. The code is escaped by
@@ -132,11 +147,14 @@ class DirectRequests:
     """
 
     def __init__(
-        self, client: httpx.AsyncClient, method: Method, headers: Mapping[str, str]
+        self,
+        client: httpx.AsyncClient,
+        method: Method,
+        headers: Mapping[str, str | bytes],
     ) -> None:
         self._client = client
         self._method = method
-        self._headers = dict(headers)
+        self._headers = header_pairs(headers)
         self._source: tuple[object, ...] = ()
         self._url = client.base_url
         self._template = httpx.Headers()

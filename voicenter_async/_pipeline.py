@@ -26,6 +26,7 @@ from ._http import (
     Method,
     build_request,
     check_status,
+    header_pairs,
     parse_retry_after,
     safe_cause,
     translate_httpx_error,
@@ -98,7 +99,7 @@ class Pipeline:
         *,
         client: httpx.AsyncClient,
         method: Method,
-        headers: Mapping[str, str],
+        headers: Mapping[str, str | bytes],
         policy: RetryPolicy,
         request_deadline: float | None,
         limiter: RateLimiter | None,
@@ -112,7 +113,7 @@ class Pipeline:
         self.cache = cache
         self.stats = StatsCounter()
         self._method = method
-        self._headers = dict(headers)
+        self._headers = header_pairs(headers)
         self._request_deadline = request_deadline
         self._limiter = limiter
         self._on_retry = on_retry

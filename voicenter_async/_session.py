@@ -8,7 +8,6 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import cast
 
 import httpx
 
@@ -144,6 +143,9 @@ class VoicenterSession:
     ) -> None:
         self._method = _check_method(method)
         self._base_url = _choose_base_url(base_url, http_client)
+        _check_flag("http2", http2)
+        _check_hook("on_retry", on_retry, "RetryEvent")
+        _check_hook("on_response", on_response, "ResponseEvent")
         _check_positive("max_connections", max_connections)
         _check_open_file_limit(max_connections)
         check_seconds("keepalive_expiry", keepalive_expiry, allow_zero=True)
@@ -194,9 +196,7 @@ class VoicenterSession:
         self._pipeline = Pipeline(
             client=self._client,
             method=self._method,
-            # NOTE: Pipeline's annotation admits only str values, but it passes
-            # the headers to httpx.Headers, which takes bytes values as well.
-            headers=cast("Mapping[str, str]", self._headers),
+            headers=self._headers,
             policy=policy,
             request_deadline=request_deadline,
             limiter=limiter,
@@ -669,6 +669,22 @@ def _check_open_file_limit(max_connections: int) -> None:
         "limit (ulimit -n)"
     )
     raise ValueError(msg)
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        msg = f"{name} must be True or False, got {value!r}"
+        raise ValueError(msg)
+
+
+def _check_hook(name: str, hook: object, event: str) -> None:
+    if hook is None or callable(hook):
+        return
+    msg = (
+        f"{name} must be a function that takes a {event}, or None, "
+        f"got {type(hook).__name__}"
+    )
+    raise TypeError(msg)
 
 
 def _check_show_all(show_all: object) -> None:
