@@ -106,6 +106,8 @@ class HTTPStatusError(VoicenterError):
     Attributes:
         status_code: The HTTP status code.
         excerpt: The start of the response body, with any code masked.
+        retry_after: The delay in seconds that the service requested through
+            ``Retry-After`` with a 429 or 5xx status, or None when it sent none.
     """
 
     def __init__(
@@ -115,10 +117,12 @@ class HTTPStatusError(VoicenterError):
         label: str | None,
         status_code: int,
         excerpt: str = "",
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, label=label)
         self.status_code = status_code
         self.excerpt = excerpt
+        self.retry_after = retry_after
 
 
 class ForbiddenError(HTTPStatusError):
@@ -128,43 +132,15 @@ class ForbiddenError(HTTPStatusError):
 class RateLimitedError(HTTPStatusError):
     """HTTP 429: the service throttled the caller.
 
-    Attributes:
-        retry_after: The delay in seconds that the service requested through
-            ``Retry-After``, or None when it sent none.
+    ``retry_after`` holds the delay the service asked for, if any.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        label: str | None,
-        status_code: int,
-        excerpt: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, label=label, status_code=status_code, excerpt=excerpt)
-        self.retry_after = retry_after
 
 
 class ServerError(HTTPStatusError):
     """HTTP 5xx: the service failed or is unavailable.
 
-    Attributes:
-        retry_after: The delay in seconds that the service requested through
-            ``Retry-After``, or None when it sent none.
+    ``retry_after`` holds the delay the service asked for, if any.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        label: str | None,
-        status_code: int,
-        excerpt: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, label=label, status_code=status_code, excerpt=excerpt)
-        self.retry_after = retry_after
 
 
 class TransportError(VoicenterError):
