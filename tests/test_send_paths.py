@@ -300,7 +300,7 @@ class TestWholeResponsePath:
 
     async def test_error_names_host_of_user_client(self):
         """A failure through a caller's client names the client's host."""
-        async with raw_server(refuse) as url:
+        async with raw_server(close_at_once) as url:
             dead = url
         async with (
             httpx.AsyncClient(base_url=dead) as client,
@@ -310,7 +310,7 @@ class TestWholeResponsePath:
                 await session.get_extensions(CODE)
 
 
-async def refuse(reader, writer):
+async def close_at_once(reader, writer):
     writer.close()
 
 
@@ -363,7 +363,7 @@ ALL_TRANSPORTS = ["asyncio", "aiohttp", "httpcore"]
 
 
 class TestContentEncoding:
-    """Compressed answers are decoded on every transport."""
+    """Compressed responses are decoded on every transport."""
 
     @pytest.mark.parametrize("transport", ALL_TRANSPORTS)
     @pytest.mark.parametrize(

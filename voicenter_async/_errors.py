@@ -132,14 +132,14 @@ class ForbiddenError(HTTPStatusError):
 class RateLimitedError(HTTPStatusError):
     """HTTP 429: the service throttled the caller.
 
-    ``retry_after`` holds the delay the service asked for, if any.
+    ``retry_after`` is the delay the service requested, or None.
     """
 
 
 class ServerError(HTTPStatusError):
     """HTTP 5xx: the service failed or is unavailable.
 
-    ``retry_after`` holds the delay the service asked for, if any.
+    ``retry_after`` is the delay the service requested, or None.
     """
 
 

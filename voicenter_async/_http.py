@@ -62,8 +62,7 @@ _WHOLE_RESPONSE_TRANSPORTS = (AsyncioTransport, AiohttpTransport)
 
 
 class ExchangeResponse(Protocol):
-    """What the session reads from a response: ``httpx.Response`` or
-    `WholeResponse`."""
+    """A response as the session reads it: ``httpx.Response`` or `WholeResponse`."""
 
     @property
     def status_code(self) -> int: ...
@@ -292,7 +291,7 @@ async def _decode_content(response: WholeResponse) -> WholeResponse:
     """Return ``response`` with its body decoded by its ``Content-Encoding``.
 
     The session's requests carry httpx's ``Accept-Encoding``, so a server may
-    compress its answer. httpx's own response decodes it, with every coding
+    compress its response. httpx's own response decodes it, with every coding
     httpx supports here, and raises ``httpx.DecodingError`` for a body that
     does not decode.
     """

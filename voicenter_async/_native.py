@@ -1,6 +1,6 @@
 """The library's own HTTP/1.1 client, on asyncio protocols.
 
-GetExtensions is one small POST answered by one small JSON body, so a
+A GetExtensions exchange is one small POST and one small JSON response, so a
 general-purpose client does much more per request than this exchange needs.
 `AsyncioTransport` writes each request in one ``write`` call and parses the
 response in place: the status line, the headers and a body framed by
@@ -28,7 +28,7 @@ __all__ = [
     "WholeResponse",
 ]
 
-#: Longest response head (status line and headers) accepted, in bytes.
+#: Maximum size of a response head (status line and headers), in bytes.
 MAX_HEAD_BYTES = 64 * 1024
 
 #: Largest response body read, in bytes. A whole organization of 100,000
@@ -129,8 +129,8 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done():
-            # Bytes nobody asked for: the connection's state is unknown, so
-            # it is not used again.
+            # Unexpected bytes: the connection's state is unknown, so it is
+            # not reused.
             self.close()
             return
         self._buffer += data
@@ -353,6 +353,7 @@ class _Connection(asyncio.Protocol):
             self._framing = "length"
             self._remaining = 0
             return
+
         lengths: set[bytes] = set()
         coding: bytes | None = None
         for name, value in response.headers:
@@ -361,6 +362,7 @@ class _Connection(asyncio.Protocol):
                 lengths.update(item.strip() for item in value.split(b","))
             elif lowered == b"transfer-encoding":
                 coding = value.split(b",")[-1].strip().lower()
+
         if coding is not None:
             if coding == b"chunked":
                 self._framing = "chunked"
@@ -372,6 +374,7 @@ class _Connection(asyncio.Protocol):
         if not lengths:
             self._framing = "close"
             return
+
         if len(lengths) != 1:
             msg = "Response has conflicting Content-Length values."
             raise _ProtocolError(msg)
@@ -467,12 +470,12 @@ class _RawHeaders(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         try:
-            wanted = key.lower().encode("latin-1")
+            target = key.lower().encode("latin-1")
         except UnicodeEncodeError:
             # Header names are ASCII, so this one cannot be present.
             raise KeyError(key) from None
         for name, value in self._raw:
-            if name.lower() == wanted:
+            if name.lower() == target:
                 return value.decode("latin-1")
         raise KeyError(key)
 

@@ -70,7 +70,7 @@ def _written_forms(code: str) -> tuple[str, ...]:
         # a space) gives the same text as quote.
         urllib.parse.quote(code, safe="", errors="surrogatepass"),
     }
-    # Longest first, so that a form containing another is masked whole.
+    # Longer forms first, so that a form that contains another is masked whole.
     return tuple(sorted(forms, key=len, reverse=True))
 
 
