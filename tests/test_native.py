@@ -19,6 +19,7 @@ from tests.test_transport import client_for, free_port, raw_server, read_request
 from voicenter_async import ResponseFormatError, VoicenterSession
 from voicenter_async import _native as native_module
 from voicenter_async._native import (
+    MAX_BODY_BYTES,
     MAX_HEAD_BYTES,
     AsyncioTransport,
     ResponseTooLargeError,
@@ -1164,7 +1165,7 @@ async def parse_pieces(pieces: Sequence[bytes], *, head_request: bool = False):
     Every piece but the last must leave the response unfinished. The
     connection is closed after the last piece.
     """
-    connection = _Connection(asyncio.get_running_loop())
+    connection = _Connection(asyncio.get_running_loop(), MAX_BODY_BYTES)
     connection.connection_made(RecordingTransport())
     exchange = asyncio.ensure_future(
         connection.exchange(
@@ -1241,7 +1242,7 @@ class TestProtocolGuards:
     @pytest.mark.parametrize("method", ["close", "abort"])
     async def test_close_before_connection_made(self, method):
         """close and abort before connection_made only mark the connection closed."""
-        connection = _Connection(asyncio.get_running_loop())
+        connection = _Connection(asyncio.get_running_loop(), MAX_BODY_BYTES)
 
         getattr(connection, method)()
 
@@ -1249,7 +1250,7 @@ class TestProtocolGuards:
 
     async def test_resume_without_pending_drain(self):
         """resume_writing with no drain waiting only clears the pause."""
-        connection = _Connection(asyncio.get_running_loop())
+        connection = _Connection(asyncio.get_running_loop(), MAX_BODY_BYTES)
         connection.pause_writing()
 
         connection.resume_writing()
@@ -1258,7 +1259,7 @@ class TestProtocolGuards:
 
     async def test_late_outcome_ignored(self):
         """A failure or an end after the waiter is done leaves its result alone."""
-        connection = _Connection(asyncio.get_running_loop())
+        connection = _Connection(asyncio.get_running_loop(), MAX_BODY_BYTES)
         connection.connection_made(RecordingTransport())
         exchange = asyncio.ensure_future(
             connection.exchange(
@@ -1278,7 +1279,7 @@ class TestProtocolGuards:
     async def test_eviction_with_only_busy_connections(self):
         """At the limit with no idle connection, eviction closes nothing."""
         transport = AsyncioTransport(limits=httpx.Limits(max_connections=1))
-        busy = _Connection(asyncio.get_running_loop())
+        busy = _Connection(asyncio.get_running_loop(), MAX_BODY_BYTES)
         busy.connection_made(RecordingTransport())
         transport._open.add(busy)
 
@@ -1336,15 +1337,17 @@ class TestBodyLimit:
 
         assert b"y" * 100 == response.content
 
-    async def test_session_reports_format_error_once(self, monkeypatch):
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+    async def test_session_reports_format_error_once(self, transport):
         """The session fails the call as a bad response and does not retry."""
-        monkeypatch.setattr(native_module, "MAX_BODY_BYTES", 100)
         server = Replies(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + b"z" * 500)
         async with (
             serving(server) as url,
-            VoicenterSession(base_url=url) as session,
+            VoicenterSession(
+                base_url=url, transport=transport, max_response_bytes=100
+            ) as session,
         ):
-            with pytest.raises(ResponseFormatError, match="the most the session reads"):
+            with pytest.raises(ResponseFormatError, match="raise max_response_bytes"):
                 await session.get_extensions("Sentinel7Code9Zq")
 
         assert 1 == len(server.heads)

@@ -439,3 +439,80 @@ async def test_deadline_error_has_no_context():
 
     assert info.value.__cause__ is None
     assert info.value.__context__ is None
+
+
+class TestResponseSizeLimit:
+    """max_response_bytes bounds bodies, compressed or not, on the direct path."""
+
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+    @pytest.mark.parametrize("coding", ["gzip", "deflate"])
+    async def test_compressed_bomb_refused(self, transport, coding):
+        """A small compressed body that expands past the limit is refused."""
+        expanded = b" " * 5000
+        body = gzip.compress(expanded) if coding == "gzip" else zlib.compress(expanded)
+        reply = compressed_reply(coding, body)
+
+        with pytest.raises(ResponseFormatError, match="longer than 1000 bytes"):
+            await answer_with(reply, transport=transport, max_response_bytes=1000)
+
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+    @pytest.mark.parametrize("coding", ["identity", "gzip"])
+    async def test_body_at_limit_read(self, transport, coding):
+        """A decoded body of exactly the limit is read."""
+        record = {"SIP": "1001", "Name": "A" * 2000}
+        decoded = json.dumps({"ERR": 0, "DESC": "OK", "EXTENSIONS": [record]}).encode()
+        body = gzip.compress(decoded) if coding == "gzip" else decoded
+        reply = compressed_reply(coding, body)
+
+        sips = await answer_with(
+            reply, transport=transport, max_response_bytes=len(decoded)
+        )
+
+        assert ["1001"] == sips
+
+    async def test_chunked_aiohttp_body_refused(self):
+        """On aiohttp, a chunked body past the limit is refused while read."""
+        reply = (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"800\r\n" + b"x" * 2048 + b"\r\n0\r\n\r\n"
+        )
+
+        with pytest.raises(ResponseFormatError, match="longer than 1000 bytes"):
+            await answer_with(reply, transport="aiohttp", max_response_bytes=1000)
+
+    @pytest.mark.parametrize("value", [0, -1, 2.5, True, "64"])
+    def test_invalid_limit_rejected(self, value):
+        """max_response_bytes must be a whole number of at least 1."""
+        with pytest.raises(ValueError, match="max_response_bytes"):
+            VoicenterSession(base_url="http://voicenter.test", max_response_bytes=value)
+
+
+class TestContentCodings:
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+    @pytest.mark.parametrize(
+        ("header", "body"),
+        [
+            ("x-gzip", gzip.compress(JSON_BODY)),
+            ("GZIP", gzip.compress(JSON_BODY)),
+            ("gzip, identity", gzip.compress(JSON_BODY)),
+            ("deflate, gzip", gzip.compress(zlib.compress(JSON_BODY))),
+            ("deflate", zlib.compress(JSON_BODY)[2:-4]),
+        ],
+        ids=["x-gzip", "upper", "with-identity", "stacked", "raw-deflate"],
+    )
+    async def test_codings_decoded(self, transport, header, body):
+        """Named, stacked and raw-deflate codings are all undone."""
+        sips = await answer_with(compressed_reply(header, body), transport=transport)
+
+        assert ["1001"] == sips
+
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp"])
+    @pytest.mark.parametrize("coding", ["br", "compress", "x" * 60])
+    async def test_unknown_coding_named(self, transport, coding):
+        """A coding the session cannot decode is named in the error."""
+        reply = compressed_reply(coding, JSON_BODY)
+
+        with pytest.raises(ResponseFormatError, match="content coding") as info:
+            await answer_with(reply, transport=transport)
+
+        assert coding[:30] in str(info.value)

@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import time
+import zlib
 from collections.abc import Mapping
 from datetime import timezone
 from typing import Literal, Protocol, cast
@@ -25,11 +26,11 @@ from ._errors import (
     VoicenterError,
 )
 from ._native import (
-    MAX_BODY_BYTES,
     AsyncioTransport,
     ResponseTooLargeError,
     Trace,
     WholeResponse,
+    too_large_message,
 )
 from ._secrets import scrub_exception_chain
 from ._transport import AiohttpTransport, aiohttp_headers
@@ -209,6 +210,7 @@ class DirectRequests:
             # Exact types: a subclass may have its own handle_async_request.
             if type(transport) in _WHOLE_RESPONSE_TRANSPORTS:
                 payload = _encode_payload(code, show_all)
+                sender = cast("AsyncioTransport | AiohttpTransport", transport)
                 if type(transport) is AsyncioTransport:
                     # The headers' own bytes, whatever their encoding.
                     whole = await transport.send_whole(
@@ -227,7 +229,7 @@ class DirectRequests:
                         payload,
                         self._timeout,
                     )
-                return await _decode_content(whole)
+                return _decode_content(whole, sender.max_body_bytes)
         request = self.build(code, show_all)
         request.extensions["trace"] = trace
 
@@ -287,30 +289,75 @@ async def send_direct(
     return response
 
 
-async def _decode_content(response: WholeResponse) -> WholeResponse:
+def _decode_content(response: WholeResponse, limit: int) -> WholeResponse:
     """Return ``response`` with its body decoded by its ``Content-Encoding``.
 
     The session's requests carry httpx's ``Accept-Encoding``, so a server may
-    compress its response. httpx's own response decodes it, with every coding
-    httpx supports here, and raises ``httpx.DecodingError`` for a body that
-    does not decode.
+    compress its response. gzip (also named x-gzip) and deflate are decoded
+    here, codings applied in turn undone in reverse order, and the decoded
+    body may be at most ``limit`` bytes, so a small compressed body cannot
+    expand without bound.
+
+    Raises:
+        ResponseTooLargeError: The decoded body is longer than ``limit``.
+        httpx.DecodingError: The body does not decode, or uses a coding
+            the session does not decode.
     """
-    coding = response.headers.get("Content-Encoding")
-    if coding is None or coding.strip().lower() in ("", "identity"):
+    header = response.headers.get("Content-Encoding")
+    if header is None:
         return response
-    decoded = httpx.Response(
-        response.status_code,
-        headers={"Content-Encoding": coding},
-        stream=httpx.ByteStream(response.content),
-    )
-    await decoded.aread()
+    codings = [item.strip().lower() for item in header.split(",")]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    if not codings:
+        return response
+    body = response.content
+    for coding in reversed(codings):
+        body = _decode_one(coding, body, limit)
 
     return WholeResponse(
         status_code=response.status_code,
         reason_phrase=response.reason_phrase,
         headers=response.headers,
-        content=decoded.content,
+        content=body,
     )
+
+
+def _decode_one(coding: str, body: bytes, limit: int) -> bytes:
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, limit)
+    if coding == "deflate":
+        # The coding is zlib-wrapped by the standard, but some servers send
+        # raw deflate data, which httpx's own decoder also accepts.
+        try:
+            return _inflate(body, zlib.MAX_WBITS, limit)
+        except ResponseTooLargeError:
+            raise
+        except httpx.DecodingError:
+            return _inflate(body, -zlib.MAX_WBITS, limit)
+    shown = coding if len(coding) <= 40 else coding[:37] + "..."
+    msg = (
+        f"Response uses the content coding {shown!r}, which the session does "
+        "not decode (it decodes gzip and deflate)"
+    )
+    raise httpx.DecodingError(msg)
+
+
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    failure = None
+    try:
+        # One byte past the limit tells a body at the limit from a longer one.
+        decoded = inflater.decompress(body, limit + 1)
+        if len(decoded) <= limit:
+            decoded += inflater.flush()
+    except zlib.error as exc:
+        failure = str(exc)
+    if failure is not None:
+        raise httpx.DecodingError(failure)
+    if len(decoded) > limit:
+        raise ResponseTooLargeError(too_large_message(limit))
+
+    return decoded
 
 
 def safe_cause(exc: httpx.HTTPError) -> httpx.HTTPError:
@@ -359,9 +406,9 @@ def translate_httpx_error(
         return RequestTimeoutError(msg, label=label)
     if isinstance(exc, ResponseTooLargeError):
         msg = (
-            f"GetExtensions response for {label} from {host} is longer than "
-            f"{MAX_BODY_BYTES // (1024 * 1024)} MiB, the most the session reads; "
-            "check that the base URL points at Voicenter's API"
+            f"GetExtensions response for {label} from {host} was not read ({exc}); "
+            "check that the base URL points at Voicenter's API, or raise "
+            "max_response_bytes if the organization is that large"
         )
         return ResponseFormatError(msg, label=label)
     if isinstance(exc, httpx.DecodingError):

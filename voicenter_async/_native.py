@@ -26,15 +26,17 @@ __all__ = [
     "ResponseTooLargeError",
     "Trace",
     "WholeResponse",
+    "too_large_message",
 ]
 
 #: Maximum size of a response head (status line and headers), in bytes.
 MAX_HEAD_BYTES = 64 * 1024
 
-#: Largest response body read, in bytes. A whole organization of 100,000
-#: extensions is about 20 MB, so only a broken or hostile server sends more,
-#: and reading on would exhaust memory before any deadline ends the request.
-MAX_BODY_BYTES = 512 * 1024 * 1024
+#: Default maximum size of a response body, in bytes. A whole organization
+#: of 100,000 extensions is about 20 MB, so only a broken or hostile server
+#: sends more, and reading on would exhaust memory before any deadline ends
+#: the request.
+MAX_BODY_BYTES = 64 * 1024 * 1024
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -71,19 +73,20 @@ class _ProtocolError(Exception):
 
 
 class _TooLarge(_ProtocolError):
-    """The response body is longer than `MAX_BODY_BYTES`."""
+    """The response body is longer than the transport's limit."""
 
 
 class ResponseTooLargeError(httpx.DecodingError):
-    """The response body is longer than `MAX_BODY_BYTES`, so it was not read.
+    """The response body is longer than the limit, so it was not read.
 
     A subclass of ``httpx.DecodingError``: the body cannot become a result,
     and sending the request again would only fetch the same body.
     """
 
 
-def _too_large() -> _TooLarge:
-    return _TooLarge(f"Response body is longer than {MAX_BODY_BYTES} bytes.")
+def too_large_message(limit: int) -> str:
+    """Return the message of `ResponseTooLargeError` for a limit in bytes."""
+    return f"Response body is longer than {limit} bytes."
 
 
 class _Response:
@@ -101,8 +104,9 @@ class _Response:
 class _Connection(asyncio.Protocol):
     """One TCP connection, carrying one exchange at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body_bytes: int) -> None:
         self._loop = loop
+        self._max_body = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -307,8 +311,8 @@ class _Connection(asyncio.Protocol):
         if framing == "chunked":
             return self._parse_chunks()
         # Close-delimited: the body ends with the connection.
-        if len(buffer) > MAX_BODY_BYTES:
-            raise _too_large()
+        if len(buffer) > self._max_body:
+            raise _TooLarge(too_large_message(self._max_body))
         return False
 
     def _parse_head(self) -> bool:
@@ -384,8 +388,8 @@ class _Connection(asyncio.Protocol):
             raise _ProtocolError(msg)
         self._framing = "length"
         self._remaining = int(length)
-        if self._remaining > MAX_BODY_BYTES:
-            raise _too_large()
+        if self._remaining > self._max_body:
+            raise _TooLarge(too_large_message(self._max_body))
 
     def _parse_chunks(self) -> bool:
         buffer = self._buffer
@@ -404,8 +408,8 @@ class _Connection(asyncio.Protocol):
                 del buffer[: end + 2]
                 size = int(size_text, 16)
                 self._chunked_bytes += size
-                if self._chunked_bytes > MAX_BODY_BYTES:
-                    raise _too_large()
+                if self._chunked_bytes > self._max_body:
+                    raise _TooLarge(too_large_message(self._max_body))
                 if size == 0:
                     self._remaining = -2
                 else:
@@ -521,6 +525,8 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             ``keepalive_expiry`` how long an idle one may be reused.
         verify: True to check server certificates against httpx's default
             CA bundle, False not to check them, or an `ssl.SSLContext`.
+        max_body_bytes: The longest response body read; a longer one fails
+            with `ResponseTooLargeError`. None means `MAX_BODY_BYTES`.
     """
 
     def __init__(
@@ -528,7 +534,11 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         *,
         limits: httpx.Limits | None = None,
         verify: bool | ssl.SSLContext = True,
+        max_body_bytes: int | None = None,
     ) -> None:
+        self.max_body_bytes = (
+            MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+        )
         self._limits = limits or httpx.Limits()
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
@@ -736,7 +746,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         try:
             _, connection = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Connection(loop),
+                    lambda: _Connection(loop, self.max_body_bytes),
                     host,
                     port,
                     ssl=context,

@@ -39,6 +39,7 @@ _OPEN_FILE_RESERVE = 64
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE_EXPIRY = 30.0
 DEFAULT_REQUEST_DEADLINE = 60.0
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 DEFAULT_EMPTY_CACHE_TTL = 5.0
 
 USER_AGENT = f"voicenter-async/{__version__}"
@@ -96,10 +97,16 @@ class VoicenterSession:
         backoff_max: Upper bound in seconds of any wait between attempts.
         max_retry_after: The longest ``Retry-After`` in seconds that the
             session waits for. A longer one is raised as the error, with the
-            requested delay on `RateLimitedError.retry_after`.
+            requested delay on its ``retry_after``.
         request_deadline: Seconds one call may take in total, every attempt,
             backoff and rate-limit wait included, even when the server sends
             its body slowly. None for no limit.
+        max_response_bytes: The longest response body the session's own
+            client reads, after decompression (64 MiB by default, about
+            300,000 extensions); a longer one fails the call as a
+            `ResponseFormatError` without being read further. Applies on the
+            ``"asyncio"`` and ``"aiohttp"`` transports; ``"httpcore"`` and a
+            client of your own read bodies whole.
         max_requests_per_second: Requests the whole session may start per
             second, retries included, shared by every call and fan-out.
             None (the default) for no limit.
@@ -135,6 +142,7 @@ class VoicenterSession:
         backoff_max: float = 10.0,
         max_retry_after: float = 60.0,
         request_deadline: float | None = DEFAULT_REQUEST_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_requests_per_second: float | None = None,
         cache_ttl: float | None = None,
         empty_cache_ttl: float = DEFAULT_EMPTY_CACHE_TTL,
@@ -147,6 +155,7 @@ class VoicenterSession:
         _check_hook("on_retry", on_retry, "RetryEvent")
         _check_hook("on_response", on_response, "ResponseEvent")
         _check_positive("max_connections", max_connections)
+        _check_positive("max_response_bytes", max_response_bytes)
         _check_open_file_limit(max_connections)
         check_seconds("keepalive_expiry", keepalive_expiry, allow_zero=True)
         if concurrency is not None:
@@ -192,6 +201,7 @@ class VoicenterSession:
                 timeout=timeout,
                 http2=http2,
                 transport=transport,
+                max_response_bytes=max_response_bytes,
             )
         self._pipeline = Pipeline(
             client=self._client,
@@ -528,6 +538,7 @@ def _make_client(
     timeout: float | httpx.Timeout,
     http2: bool,
     transport: TransportName | httpx.AsyncBaseTransport | None,
+    max_response_bytes: int,
 ) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=max_connections,
@@ -535,7 +546,9 @@ def _make_client(
         keepalive_expiry=keepalive_expiry,
     )
     checked_timeout = _check_timeout(timeout)
-    chosen = make_transport(transport, limits=limits, http2=http2)
+    chosen = make_transport(
+        transport, limits=limits, http2=http2, max_body_bytes=max_response_bytes
+    )
     try:
         return httpx.AsyncClient(
             base_url=base_url,

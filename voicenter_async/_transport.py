@@ -22,7 +22,13 @@ from typing import Literal, NoReturn
 import aiohttp
 import httpx
 
-from ._native import AsyncioTransport, WholeResponse
+from ._native import (
+    MAX_BODY_BYTES,
+    AsyncioTransport,
+    ResponseTooLargeError,
+    WholeResponse,
+    too_large_message,
+)
 
 __all__ = [
     "AiohttpTransport",
@@ -63,6 +69,7 @@ def make_transport(
     *,
     limits: httpx.Limits,
     http2: bool,
+    max_body_bytes: int | None = None,
 ) -> httpx.AsyncBaseTransport | None:
     """Build the transport a session's client sends through.
 
@@ -72,6 +79,8 @@ def make_transport(
             ``"httpcore"`` when ``http2`` is set.
         limits: Pool limits for the transport that is built.
         http2: Whether the caller asked for HTTP/2.
+        max_body_bytes: The longest response body the built transport
+            reads, or None for `MAX_BODY_BYTES`.
 
     Returns:
         The transport, or None when httpx should build its own httpcore
@@ -101,9 +110,9 @@ def make_transport(
         )
         raise ValueError(msg)
     if choice == "asyncio":
-        return AsyncioTransport(limits=limits)
+        return AsyncioTransport(limits=limits, max_body_bytes=max_body_bytes)
 
-    return AiohttpTransport(limits=limits)
+    return AiohttpTransport(limits=limits, max_body_bytes=max_body_bytes)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -129,6 +138,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ``max_keepalive_connections`` is not applied.
         verify: True to check server certificates against httpx's default
             CA bundle, False not to check them, or an `ssl.SSLContext`.
+        max_body_bytes: The longest response body `send_whole` reads; a
+            longer one fails with `ResponseTooLargeError`. None means
+            `MAX_BODY_BYTES`. Bodies read through `handle_async_request`
+            are not bounded.
     """
 
     def __init__(
@@ -136,7 +149,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         *,
         limits: httpx.Limits | None = None,
         verify: bool | ssl.SSLContext = True,
+        max_body_bytes: int | None = None,
     ) -> None:
+        self.max_body_bytes = (
+            MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+        )
         self._limits = limits or httpx.Limits()
         self._verify = verify
         self._ssl: ssl.SSLContext | bool | None = None
@@ -215,7 +232,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             method, url, headers=headers, body=body, timeouts=timeouts, scheme=scheme
         )
         try:
-            content = await response.read()
+            content = await _read_bounded(response, self.max_body_bytes)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             _raise_translated(exc)
         finally:
@@ -363,6 +380,22 @@ class _ResponseStream(httpx.AsyncByteStream):
         # aiohttp closes it, because unread bytes would corrupt the next use.
         self._response.release()
         self._on_close()
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read a whole body, failing as soon as it is longer than ``limit``."""
+    length = response.content_length
+    if length is not None and length > limit:
+        raise ResponseTooLargeError(too_large_message(limit))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLargeError(too_large_message(limit))
+        chunks.append(chunk)
+
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _http_version(response: aiohttp.ClientResponse) -> bytes:
