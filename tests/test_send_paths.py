@@ -516,3 +516,31 @@ class TestContentCodings:
             await answer_with(reply, transport=transport)
 
         assert coding[:30] in str(info.value)
+
+
+class TestLateClientHeaders:
+    @pytest.mark.parametrize("transport", ["asyncio", "aiohttp", "httpcore"])
+    @pytest.mark.parametrize("value", ["a\nb", "tab\x01", " padded"])
+    async def test_invalid_header_named(self, transport, value):
+        """A bad header set on http_client later fails unsent, naming it."""
+        seen: list[bytes] = []
+
+        async def record(reader, writer):
+            seen.append(await reader.read(1))
+            writer.close()
+
+        async with (
+            raw_server(record) as url,
+            VoicenterSession(base_url=url, transport=transport) as session,
+        ):
+            session.http_client.headers["X-Late"] = value
+            with pytest.raises(TransportError, match="was not sent") as info:
+                await session.get_extensions(CODE)
+            stats = session.stats
+
+        message = str(info.value)
+        assert "'X-Late'" in message
+        assert "session.http_client.headers" in message
+        assert value not in message
+        assert 1 == stats.requests_sent
+        assert [] == seen

@@ -25,6 +25,7 @@ from ._errors import (
     TransportError,
     VoicenterError,
 )
+from ._headers import check_headers
 from ._native import (
     AsyncioTransport,
     ResponseTooLargeError,
@@ -250,6 +251,7 @@ class DirectRequests:
         prepared = httpx.Request(
             "POST", template.url, headers=template.headers, content=b"{}"
         )
+        _check_client_headers(prepared.headers)
         self._url = template.url
         self._template = prepared.headers
         self._encoding = prepared.headers.encoding
@@ -263,6 +265,26 @@ class DirectRequests:
         ]
         self.host = template.url.host
         self._source = source
+
+
+def _check_client_headers(headers: httpx.Headers) -> None:
+    """Raise for a header that cannot be sent, set on the client after the fact.
+
+    The session checks its own ``headers`` when it is created; this catches
+    one set later on ``session.http_client.headers``, which would otherwise
+    fail at the transport and read as a network fault.
+
+    Raises:
+        httpx.LocalProtocolError: A header name or value cannot be sent.
+    """
+    for name, value in headers.raw:
+        try:
+            check_headers({name: value})
+        except ValueError as exc:
+            failure = f"{exc}; it was set on session.http_client.headers"
+        else:
+            continue
+        raise httpx.LocalProtocolError(failure)
 
 
 async def send_direct(
@@ -383,6 +405,8 @@ def translate_httpx_error(
 ) -> VoicenterError:
     """Turn an httpx exception into the library's error, without the code."""
     scrub_exception_chain(exc, code)
+    if isinstance(exc, (ResponseTooLargeError, httpx.DecodingError)):
+        return _response_error(exc, label=label, host=host)
     kind = type(exc).__name__
     if _too_many_open_files(exc):
         msg = (
@@ -404,19 +428,9 @@ def translate_httpx_error(
             "raise the timeout if the service is slow"
         )
         return RequestTimeoutError(msg, label=label)
-    if isinstance(exc, ResponseTooLargeError):
-        msg = (
-            f"GetExtensions response for {label} from {host} was not read ({exc}); "
-            "check that the base URL points at Voicenter's API, or raise "
-            "max_response_bytes if the organization is that large"
-        )
-        return ResponseFormatError(msg, label=label)
-    if isinstance(exc, httpx.DecodingError):
-        msg = (
-            f"GetExtensions response for {label} from {host} could not be "
-            f"decoded ({kind}: {exc})"
-        )
-        return ResponseFormatError(msg, label=label)
+    if isinstance(exc, httpx.LocalProtocolError):
+        msg = f"GetExtensions request for {label} was not sent ({kind}: {exc})"
+        return TransportError(msg, label=label)
     detail = str(exc) or "no detail"
     msg = (
         f"GetExtensions request for {label} to {host} failed ({kind}: "
@@ -424,6 +438,24 @@ def translate_httpx_error(
     )
 
     return TransportError(msg, label=label)
+
+
+def _response_error(
+    exc: httpx.HTTPError, *, label: str, host: str
+) -> ResponseFormatError:
+    if isinstance(exc, ResponseTooLargeError):
+        msg = (
+            f"GetExtensions response for {label} from {host} was not read ({exc}); "
+            "check that the base URL points at Voicenter's API, or raise "
+            "max_response_bytes if the organization is that large"
+        )
+    else:
+        msg = (
+            f"GetExtensions response for {label} from {host} could not be "
+            f"decoded ({type(exc).__name__}: {exc})"
+        )
+
+    return ResponseFormatError(msg, label=label)
 
 
 def _too_many_open_files(exc: BaseException) -> bool:
