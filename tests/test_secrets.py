@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import html.entities
 import json
 import logging
+import re
 import traceback
 import urllib.parse
+from collections.abc import Callable
 
 import httpx
 import pytest
 import respx
 
-from voicenter_async import VoicenterError, VoicenterSession, code_fingerprint
-from voicenter_async._secrets import _written_forms, mask_text, scrub_exception_chain
+from voicenter_async import (
+    ResponseFormatError,
+    VoicenterError,
+    VoicenterSession,
+    code_fingerprint,
+)
+from voicenter_async._secrets import (
+    MASK,
+    _escaped_code_pattern,
+    _written_forms,
+    mask_text,
+    scrub_exception_chain,
+)
 
 BASE = "http://voicenter.test"
 PATH = "/Comet/api/GetExtensions"
@@ -377,6 +392,246 @@ class TestEscapedForms:
         assert "***" in str(error)
         for kind, form in escaped_forms(code).items():
             assert form not in text, kind
+
+
+# Codes with characters that other encoders than Python's escape.
+FOREIGN_CODES = [
+    "K\u00f3d/XYZ-123",
+    "a&b<c>d-42",
+    "Sec\"ret'Key",
+    "Back\\slash/9",
+    "two words+x",
+    "\u00dcn\u00ef/&<\"' \\+",
+]
+
+
+def _utf8(char: str) -> bytes:
+    return char.encode("utf-8", "surrogatepass")
+
+
+# How one character may be written, each by a common encoder.
+CHAR_ENCODERS: dict[str, Callable[[str], str]] = {
+    "json-lower": lambda c: f"\\u{ord(c):04x}",
+    "json-upper": lambda c: f"\\u{ord(c):04X}",
+    "json-short": lambda c: "\\" + c if c in '"\\/' else c,
+    "url-lower": lambda c: "".join(f"%{byte:02x}" for byte in _utf8(c)),
+    "url-upper": lambda c: "".join(f"%{byte:02X}" for byte in _utf8(c)),
+    "url-plus": lambda c: "+" if c == " " else urllib.parse.quote(c, safe=""),
+    "html-named": lambda c: (
+        f"&{html.entities.codepoint2name[ord(c)]};"
+        if ord(c) in html.entities.codepoint2name
+        else c
+    ),
+    "html-decimal": lambda c: f"&#{ord(c)};",
+    "html-hex-lower": lambda c: f"&#x{ord(c):x};",
+    "html-hex-upper": lambda c: f"&#X{ord(c):X};",
+    "repr-x": lambda c: f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}",
+    "bytes-repr": lambda c: "".join(f"\\x{byte:02x}" for byte in _utf8(c)),
+}
+
+
+def each_char(encoder: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda code: "".join(encoder(char) for char in code)
+
+
+def alternating(*names: str) -> Callable[[str], str]:
+    """Return an encoder that cycles through character encoders by position."""
+    encoders = [CHAR_ENCODERS[name] for name in names]
+
+    return lambda code: "".join(
+        encoders[index % len(encoders)](char) for index, char in enumerate(code)
+    )
+
+
+def lower_percent_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), text)
+
+
+def upper_json_hex(text: str) -> str:
+    return re.sub(r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group()[2:].upper(), text)
+
+
+def php_json(code: str, *, ensure_ascii: bool = True) -> str:
+    """Return the JSON string body that PHP's json_encode writes by default."""
+    return json.dumps(code, ensure_ascii=ensure_ascii)[1:-1].replace("/", "\\/")
+
+
+# How a whole code may be written: by other libraries' encoders, by one
+# character encoder for every character, and by a mix of them.
+CODE_ENCODERS: dict[str, Callable[[str], str]] = {
+    "php-json": php_json,
+    "php-json-unicode": lambda code: php_json(code, ensure_ascii=False),
+    "json-upper-hex": lambda code: upper_json_hex(json.dumps(code)[1:-1]),
+    "url-keep-slash": urllib.parse.quote,
+    "url-lower-hex": lambda code: lower_percent_hex(urllib.parse.quote(code, safe="")),
+    "url-plus-lower-hex": lambda code: lower_percent_hex(urllib.parse.quote_plus(code)),
+    "html-escape": html.escape,
+    "html-escape-no-quotes": lambda code: html.escape(code, quote=False),
+    "ascii": lambda code: ascii(code)[1:-1],
+    **{name: each_char(encoder) for name, encoder in CHAR_ENCODERS.items()},
+    "mix-json-case": alternating("json-upper", "json-lower"),
+    "mix-url-case": alternating("url-upper", "url-lower"),
+    "mix-html-hex-case": alternating("html-hex-upper", "html-hex-lower"),
+    "mix-html-json-url": alternating("html-named", "json-short", "url-lower"),
+    "mix-all": alternating(*CHAR_ENCODERS),
+    "mix-all-reversed": alternating(*reversed(CHAR_ENCODERS)),
+}
+
+
+class TestForeignEncoders:
+    @pytest.mark.parametrize("encoder", list(CODE_ENCODERS))
+    @pytest.mark.parametrize("code", FOREIGN_CODES)
+    def test_each_encoder_masked(self, code, encoder):
+        """A code is masked however another encoder wrote it."""
+        form = CODE_ENCODERS[encoder](code)
+
+        masked = mask_text(f"<p>invalid code {form}</p>", code)
+
+        assert form not in masked
+        assert code not in masked
+        assert MASK in masked
+        assert "<p>invalid code ***</p>" == masked
+
+    @pytest.mark.parametrize(
+        ("code", "form"),
+        [
+            ("\\\\<", "\\\\&lt;"),
+            ("\\\\<", "\\\\\\\\\\u003C"),
+            ("%25&amp;\\", "%25&amp;amp;\\"),
+            ("%25&amp;\\", "%2525%26amp%3B%5C"),
+            ("&amp;", "&amp;amp;"),
+            ("&amp;", "&ampamp;"),
+            ("\\x5c", "\\\\x5c"),
+            ("\U0001f600/x", "\\ud83d\\ude00\\/x"),
+            ("\U0001f600/x", "\\uD83D\\uDE00/x"),
+            ("\U0001f600/x", "&#x1F600;&#47;x"),
+            ("\U0001f600/x", "\\U0001f600/x"),
+        ],
+    )
+    def test_escape_like_code_masked(self, code, form):
+        """A code that itself looks like an escape is masked in each form."""
+        assert "<p>***</p>" == mask_text(f"<p>{form}</p>", code)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "K&#243;d/XYZ-124",
+            "K\\u00f3d/XYZ-12",
+            "K%C3%B3d%2FXYZ-124",
+            "K\u00f3d/XYZ-12 3",
+        ],
+    )
+    def test_other_text_kept(self, text):
+        """Text that decodes to something other than the code is kept."""
+        assert text == mask_text(text, "K\u00f3d/XYZ-123")
+
+    def test_numeric_reference_needs_end(self):
+        """A numeric reference that runs on into more digits is another character."""
+        assert "&#395" == mask_text("&#395", "'5")
+        assert "***" == mask_text("&#39;5", "'5")
+        assert "***" == mask_text("&#39x", "'x")
+
+    def test_alphanumeric_code_compiles_nothing(self):
+        """A code of ASCII letters and digits is masked by replacing it alone."""
+        _escaped_code_pattern.cache_clear()
+
+        masked = mask_text(f"&#75; %4B {SENTINEL} \\u004b", SENTINEL)
+
+        assert f"&#75; %4B {MASK} \\u004b" == masked
+        assert 0 == _escaped_code_pattern.cache_info().currsize
+
+    def test_text_without_escapes_compiles_nothing(self):
+        """A text with no escape in it needs only the raw code replaced."""
+        _escaped_code_pattern.cache_clear()
+
+        assert "a *** b" == mask_text("a K\u00f3d/XYZ-123 b", "K\u00f3d/XYZ-123")
+        assert 0 == _escaped_code_pattern.cache_info().currsize
+
+    def test_lone_surrogate_escaped(self):
+        """A code with a lone surrogate is masked in escaped forms too."""
+        code = "a\udc80/b"
+
+        assert "***" == mask_text("a\\uDC80\\/b", code)
+        assert "***" == mask_text("a\\xed\\xb2\\x80%2fb", code)
+        assert "***" == mask_text("a%ED%B2%80/b", code)
+
+    def test_long_code_with_escape_starts(self):
+        """A long code with \\, % and & is masked in a long text of escapes."""
+        code = "\\%&x" * 64
+        text = "\\\\%25&amp;x" * 20_000 + json.dumps(code)
+
+        masked = mask_text(text, code)
+
+        assert masked.endswith(f'"{MASK}"')
+        assert code not in masked
+
+    def test_pattern_cache_small(self):
+        """The cache of compiled patterns keeps only a few codes."""
+        for number in range(100):
+            mask_text("&amp;", f"code-{number}")
+
+        assert 16 >= _escaped_code_pattern.cache_info().currsize
+
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    async def test_echoed_foreign_forms_masked(self, method, caplog):
+        """A server echoing a code in other encoders' forms never shows it."""
+        code = "K\u00f3d/a&b<c>'d\"e"
+        forms = {
+            name: CODE_ENCODERS[name](code)
+            for name in (
+                "php-json",
+                "json-upper-hex",
+                "url-lower-hex",
+                "url-keep-slash",
+                "html-escape",
+                "html-decimal",
+                "mix-all",
+            )
+        }
+        body = "<html><body>invalid code " + " ; ".join(forms.values())
+        body += "</body></html>"
+
+        async def echo(reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    await reader.readexactly(int(line.split(b":")[1]))
+            payload = body.encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n")
+            writer.write(b"Content-Length: %d\r\n\r\n" % len(payload))
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with VoicenterSession(
+                base_url=f"http://127.0.0.1:{port}", method=method, max_retries=0
+            ) as session:
+                roster = await session.fetch_departments([code])
+                with pytest.raises(ResponseFormatError) as info:
+                    await session.get_extensions(code)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+        for error in (roster.failures[0].error, info.value):
+            assert isinstance(error, ResponseFormatError)
+            message = str(error)
+            chain = "".join(
+                exception_text(exc) + repr(vars(exc)) for exc in chain_of(error)
+            )
+            assert "invalid code *** ; *** ; ***" in error.excerpt
+            assert MASK in message
+            for name, form in forms.items():
+                assert form not in message, name
+                assert form not in error.excerpt, name
+                assert form not in chain, name
+        records = collect_log_text(caplog)
+        assert caplog.records
+        for name, form in forms.items():
+            assert form not in records, name
 
 
 def chain_of(exc: BaseException) -> list[BaseException]:
