@@ -270,9 +270,9 @@ class DirectRequests:
 def _check_client_headers(headers: httpx.Headers) -> None:
     """Raise for a header that cannot be sent, set on the client after the fact.
 
-    The session checks its own ``headers`` when it is created; this catches
-    one set later on ``session.http_client.headers``, which would otherwise
-    fail at the transport and read as a network fault.
+    The session checks its own ``headers`` when it is created. This check
+    catches a header set later on ``session.http_client.headers``, which
+    would otherwise fail at the transport and read as a network fault.
 
     Raises:
         httpx.LocalProtocolError: A header name or value cannot be sent.
@@ -356,9 +356,9 @@ def _decode_one(coding: str, body: bytes, limit: int) -> bytes:
             raise
         except httpx.DecodingError:
             return _inflate(body, -zlib.MAX_WBITS, limit)
-    shown = coding if len(coding) <= 40 else coding[:37] + "..."
+    name = coding if len(coding) <= 40 else coding[:37] + "..."
     msg = (
-        f"Response uses the content coding {shown!r}, which the session does "
+        f"Response uses the content coding {name!r}, which the session does "
         "not decode (it decodes gzip and deflate)"
     )
     raise httpx.DecodingError(msg)
@@ -368,7 +368,7 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
     inflater = zlib.decompressobj(wbits)
     failure = None
     try:
-        # One byte past the limit tells a body at the limit from a longer one.
+        # One byte past the limit separates a body at the limit from a longer one.
         decoded = inflater.decompress(body, limit + 1)
         if len(decoded) <= limit:
             decoded += inflater.flush()

@@ -525,8 +525,8 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             ``keepalive_expiry`` how long an idle one may be reused.
         verify: True to check server certificates against httpx's default
             CA bundle, False not to check them, or an `ssl.SSLContext`.
-        max_body_bytes: The longest response body read; a longer one fails
-            with `ResponseTooLargeError`. None means `MAX_BODY_BYTES`.
+        max_body_bytes: The maximum size of a response body; a longer one
+            fails with `ResponseTooLargeError`. None means `MAX_BODY_BYTES`.
     """
 
     def __init__(

@@ -101,12 +101,12 @@ class VoicenterSession:
         request_deadline: Seconds one call may take in total, every attempt,
             backoff and rate-limit wait included, even when the server sends
             its body slowly. None for no limit.
-        max_response_bytes: The longest response body the session's own
-            client reads, after decompression (64 MiB by default, about
-            300,000 extensions); a longer one fails the call as a
-            `ResponseFormatError` without being read further. Applies on the
-            ``"asyncio"`` and ``"aiohttp"`` transports; ``"httpcore"`` and a
-            client of your own read bodies whole.
+        max_response_bytes: The maximum size of a response body the
+            session's own client reads, after decompression: 64 MiB by
+            default, about 300,000 extensions. A longer one fails the call
+            as a `ResponseFormatError` without being read further. It
+            applies on the ``"asyncio"`` and ``"aiohttp"`` transports;
+            ``"httpcore"`` and a client of your own read bodies whole.
         max_requests_per_second: Requests the whole session may start per
             second, retries included, shared by every call and fan-out.
             None (the default) for no limit.

@@ -79,8 +79,8 @@ def make_transport(
             ``"httpcore"`` when ``http2`` is set.
         limits: Pool limits for the transport that is built.
         http2: Whether the caller asked for HTTP/2.
-        max_body_bytes: The longest response body the built transport
-            reads, or None for `MAX_BODY_BYTES`.
+        max_body_bytes: The maximum size of a response body the built
+            transport reads, or None for `MAX_BODY_BYTES`.
 
     Returns:
         The transport, or None when httpx should build its own httpcore
@@ -138,10 +138,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ``max_keepalive_connections`` is not applied.
         verify: True to check server certificates against httpx's default
             CA bundle, False not to check them, or an `ssl.SSLContext`.
-        max_body_bytes: The longest response body `send_whole` reads; a
-            longer one fails with `ResponseTooLargeError`. None means
-            `MAX_BODY_BYTES`. Bodies read through `handle_async_request`
-            are not bounded.
+        max_body_bytes: The maximum size of a response body that
+            `send_whole` reads; a longer one fails with
+            `ResponseTooLargeError`. None means `MAX_BODY_BYTES`. Bodies
+            read through `handle_async_request` are not bounded.
     """
 
     def __init__(
