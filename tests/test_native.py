@@ -1351,3 +1351,25 @@ class TestBodyLimit:
                 await session.get_extensions("Sentinel7Code9Zq")
 
         assert 1 == len(server.heads)
+
+
+class TestNotHttp:
+    @pytest.mark.parametrize(
+        "banner", [b"SSH-2.0-OpenSSH_9.6\r\n", b"\x16\x03\x01\x00", b"HTTP/2 200\r\n"]
+    )
+    async def test_other_protocol_fails_at_once(self, banner):
+        """A reply that cannot start a status line fails without waiting."""
+        server = Replies(banner)
+        slow = {**TIMEOUTS, "read": 30.0}
+        async with serving(server) as url, native() as transport:
+            with pytest.raises(httpx.RemoteProtocolError, match="status line"):
+                await asyncio.wait_for(fetch(transport, url, timeouts=slow), 5)
+
+    async def test_status_line_split_byte_by_byte(self):
+        """A status line that arrives a byte at a time is still read."""
+        pieces = [bytes([byte]) for byte in OK[:12]] + [OK[12:]]
+        server = Replies(pieces, pause=0.001)
+        async with serving(server) as url, native() as transport:
+            response = await fetch(transport, url)
+
+        assert 200 == response.status_code

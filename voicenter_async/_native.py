@@ -38,6 +38,7 @@ MAX_HEAD_BYTES = 64 * 1024
 #: the request.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
+_STATUS_PREFIX = b"HTTP/1."
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -317,6 +318,11 @@ class _Connection(asyncio.Protocol):
 
     def _parse_head(self) -> bool:
         buffer = self._buffer
+        if not buffer.startswith(_STATUS_PREFIX[: len(buffer)]):
+            # Fail at the first bytes that cannot start a status line, rather
+            # than wait for a head that a server of another protocol never sends.
+            msg = "Response does not start with an HTTP/1.x status line."
+            raise _ProtocolError(msg)
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(buffer) > MAX_HEAD_BYTES:
