@@ -26,6 +26,7 @@ __all__ = [
     "ResponseTooLargeError",
     "Trace",
     "WholeResponse",
+    "acquire_slot",
     "too_large_message",
 ]
 
@@ -676,7 +677,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             raise RuntimeError(msg)
         slots = self._slots
         if slots is not None:
-            await self._acquire_slot(slots, timeouts.get("pool"))
+            await acquire_slot(slots, timeouts.get("pool"))
         connection: _Connection | None = None
         try:
             connection = self._idle_connection(origin)
@@ -710,18 +711,6 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         self._release(origin, connection, response.keep_alive)
 
         return response
-
-    async def _acquire_slot(
-        self, slots: asyncio.Semaphore, timeout: float | None
-    ) -> None:
-        if not slots.locked():
-            await slots.acquire()
-            return
-        try:
-            await asyncio.wait_for(slots.acquire(), timeout)
-        except asyncio.TimeoutError:
-            msg = "Timed out waiting for a free connection in the pool"
-            raise httpx.PoolTimeout(msg) from None
 
     def _idle_connection(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -816,6 +805,22 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
                 self._ssl = httpx.create_ssl_context(verify=self._verify)
 
         return self._ssl
+
+
+async def acquire_slot(slots: asyncio.Semaphore, timeout: float | None) -> None:
+    """Take one of a pool's connection slots, waiting at most ``timeout``.
+
+    Raises:
+        httpx.PoolTimeout: No slot became free in time.
+    """
+    if not slots.locked():
+        await slots.acquire()
+        return
+    try:
+        await asyncio.wait_for(slots.acquire(), timeout)
+    except asyncio.TimeoutError:
+        msg = "Timed out waiting for a free connection in the pool"
+        raise httpx.PoolTimeout(msg) from None
 
 
 def _as_bytes(text: str | bytes) -> bytes:

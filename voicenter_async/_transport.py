@@ -27,6 +27,7 @@ from ._native import (
     AsyncioTransport,
     ResponseTooLargeError,
     WholeResponse,
+    acquire_slot,
     too_large_message,
 )
 
@@ -304,17 +305,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def _acquire_slot(self, timeout: float | None) -> None:
-        slots = self._slots
-        if slots is None:
-            return
-        if not slots.locked():
-            await slots.acquire()
-            return
-        try:
-            await asyncio.wait_for(slots.acquire(), timeout)
-        except asyncio.TimeoutError:
-            msg = "Timed out waiting for a free connection in the pool"
-            raise httpx.PoolTimeout(msg) from None
+        if self._slots is not None:
+            await acquire_slot(self._slots, timeout)
 
     def _release_slot(self) -> None:
         if self._slots is not None:

@@ -169,7 +169,7 @@ _FAST_DECODER = msgspec.json.Decoder(_WireDocument)
 class _Records(msgspec.Struct):
     """The records of a decoded document, as msgspec builds them.
 
-    msgspec keeps what it learns of a struct type on the type, so converting
+    msgspec caches a struct type's conversion plan on the type, so converting
     to this struct costs less per call than converting to ``list[Extension]``.
     """
 
